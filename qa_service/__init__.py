@@ -1,0 +1,1 @@
+"""statement-qa: semantic question answering over a corpus of statements."""

@@ -1,0 +1,128 @@
+"""The ``qa-service`` command: build the index, ask from the terminal, serve over HTTP."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import textwrap
+
+import click
+
+from .settings import Settings, SettingsError
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Semantic question answering over a corpus of statements."""
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Rebuild even when the index is fresh.")
+def build(force: bool) -> None:
+    """Build (or rebuild) the index of the corpus, with a progress bar."""
+    from tqdm import tqdm
+
+    from .encoder import SentenceTransformerEncoder
+    from .indexer import ensure_index
+
+    settings = _settings(rebuild="auto")
+    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    bar = tqdm(desc="embedding", unit="text", disable=None)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    data = ensure_index(settings, encoder, progress, force=force)
+    bar.close()
+    m = data.manifest
+    click.echo(
+        f"index ready in {settings.index_dir}: {m.documents} documents, {m.passages} passages, "
+        f"{m.windows} windows, {m.sentences} sentences (built {m.built_at} in {m.build_seconds:.1f} s)"
+    )
+
+
+@main.command()
+@click.argument("question")
+@click.option("--top-k", "-k", type=click.IntRange(1, None), default=None, help="How many answers (default 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
+def ask(question: str, top_k: int | None, as_json: bool) -> None:
+    """Answer QUESTION from the index and print the answers."""
+    from .api import result_to_json
+    from .app import build_retriever
+    from .errors import ApiError
+    from .validation import validate_question
+
+    settings = _settings()
+    k = top_k or settings.default_top_k
+    if k > settings.max_top_k:
+        raise click.UsageError(f"--top-k must be at most {settings.max_top_k}")
+    try:
+        question = validate_question(question, settings.max_question_chars)
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from exc
+    result = build_retriever(settings).ask(question, k)
+    if as_json:
+        click.echo(json.dumps(result_to_json(result), indent=2, ensure_ascii=False))
+        return
+    if result.no_answer:
+        click.secho("The corpus does not seem to answer this question; closest passages:", fg="yellow")
+    for a in result.answers:
+        p = a.passage
+        click.secho(
+            f"\n#{a.rank}  score {a.score:.3f}  ·  {p.doc_id}, passage {p.number}, lines {p.first_line}-{p.last_line}",
+            bold=True,
+        )
+        click.echo(textwrap.fill(p.text, 100, break_on_hyphens=False) if p.kind != "block" else p.text)
+        click.secho("→ " + a.highlight.text, fg="green")
+    click.echo(f"\n({result.took_ms:.0f} ms)")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default QA_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default QA_PORT or 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default QA_WORKERS).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per worker (default QA_THREADS).")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Serve the API and the page with gunicorn (builds the index first when needed)."""
+    settings = _settings(host=host, port=port, workers=workers, threads=threads)
+    # Build in a separate process so that the server's master never loads torch before forking.
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=_prepare_index, args=(settings,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        click.secho("the index could not be prepared; see the messages above", fg="red", err=True)
+        sys.exit(1)
+    from .server import run
+
+    run(settings)
+
+
+def _prepare_index(settings: Settings) -> None:
+    import logging
+
+    from .encoder import SentenceTransformerEncoder
+    from .indexer import ensure_index
+    from .store import IndexProblem
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    try:
+        ensure_index(settings, encoder)
+    except IndexProblem as exc:
+        logging.getLogger("qa_service").error("cannot start: %s (QA_REBUILD=never)", exc)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The OpenAPI 3.1 document of the JSON API, built from the settings so that limits stay true."""
+
+from __future__ import annotations
+
+from .settings import Settings
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document(settings: Settings) -> dict:
+    """The API description served at ``/api/v1/openapi.json``."""
+    question = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_question_chars,
+        "description": "The question in plain language.",
+    }
+    top_k = {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": settings.max_top_k,
+        "default": settings.default_top_k,
+        "description": "How many answers to return.",
+    }
+    errors = {
+        "400": _error("Missing, empty or invalid field, or a body that is not a JSON object."),
+        "404": _error("Unknown route."),
+        "405": _error("Method not allowed."),
+        "413": _error(f"Body over {settings.max_body_bytes} bytes."),
+        "415": _error("Body is not application/json."),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "statement-qa",
+            "version": "1.0.0",
+            "description": "Semantic question answering over a corpus of statements: ask a question, get the "
+            "passages that answer it, the best sentence highlighted.",
+        },
+        "paths": {
+            "/api/v1/ask": {
+                "get": {
+                    "summary": "Answer a question (query string)",
+                    "operationId": "askGet",
+                    "parameters": [
+                        {"name": "question", "in": "query", "required": True, "schema": question},
+                        {"name": "top_k", "in": "query", "required": False, "schema": top_k},
+                    ],
+                    "responses": {"200": _ok("#/components/schemas/AskResponse", "Ranked answers."), **errors},
+                },
+                "post": {
+                    "summary": "Answer a question (JSON body)",
+                    "operationId": "askPost",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AskRequest"}}},
+                    },
+                    "responses": {"200": _ok("#/components/schemas/AskResponse", "Ranked answers."), **errors},
+                },
+            },
+            "/api/v1/documents": {
+                "get": {
+                    "summary": "List the corpus documents",
+                    "operationId": "listDocuments",
+                    "responses": {"200": _ok("#/components/schemas/DocumentList", "Every document.")},
+                }
+            },
+            "/api/v1/documents/{id}": {
+                "get": {
+                    "summary": "One document with its passages",
+                    "operationId": "getDocument",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _ok("#/components/schemas/DocumentDetail", "The document."),
+                        "404": _error("No such document."),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": _ok("#/components/schemas/Health", "The process answers.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "operationId": "readyz",
+                    "responses": {"200": _ok("#/components/schemas/Ready", "The index is loaded.")},
+                }
+            },
+        },
+        "components": {"schemas": _schemas(question, top_k, settings)},
+    }
+
+
+def _ok(ref: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
+    integer_pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    return {
+        "AskRequest": {
+            "type": "object",
+            "required": ["question"],
+            "additionalProperties": False,
+            "properties": {"question": question, "top_k": top_k},
+        },
+        "AskResponse": {
+            "type": "object",
+            "required": ["question", "answers", "no_answer", "took_ms"],
+            "additionalProperties": False,
+            "properties": {
+                "question": {"type": "string"},
+                "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
+                "no_answer": {
+                    "type": "boolean",
+                    "description": "True when the best dense (semantic) similarity is below "
+                    f"{settings.no_answer_threshold}: the corpus does not seem to answer; the closest passages "
+                    "are still listed.",
+                },
+                "took_ms": {"type": "number", "description": "Time spent answering, in milliseconds."},
+            },
+        },
+        "Answer": {
+            "type": "object",
+            "required": ["rank", "score", "text", "highlight", "source"],
+            "properties": {
+                "rank": {"type": "integer", "minimum": 1},
+                "score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "Fused ranking score in [0, 1], relative to the other candidates for this "
+                    "question: a weighted mix of the semantic and lexical scores, each scaled so that the best "
+                    "candidate has 1 and the worst 0.",
+                },
+                "text": {"type": "string", "description": "The passage, line wraps joined."},
+                "highlight": {
+                    "type": "object",
+                    "required": ["text", "start", "end"],
+                    "description": "The sentence that best answers: text[start:end].",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "start": {"type": "integer", "minimum": 0},
+                        "end": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "source": {
+                    "type": "object",
+                    "required": ["document", "title", "passage", "lines"],
+                    "properties": {
+                        "document": {"type": "string"},
+                        "title": {"type": "string"},
+                        "passage": {"type": "integer", "minimum": 1},
+                        "lines": {**integer_pair, "description": "First and last line in the source file (1-based)."},
+                        "chars": {**integer_pair, "description": "Half-open character range in the source file."},
+                    },
+                },
+                "scores": {
+                    "type": "object",
+                    "description": "The parts of the score: dense = cosine similarity of question and passage "
+                    "(-1..1), sentence = cosine of the best sentence, lexical = BM25 score (0 = no shared term).",
+                    "properties": {
+                        "dense": {"type": "number"},
+                        "lexical": {"type": "number"},
+                        "sentence": {"type": "number"},
+                    },
+                },
+                "matched_terms": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Words of the passage that match the question's content words (same stem).",
+                },
+            },
+        },
+        "DocumentSummary": {
+            "type": "object",
+            "required": ["id", "title", "passages"],
+            "properties": {
+                "id": {"type": "string"},
+                "title": {"type": "string"},
+                "path": {"type": "string"},
+                "metadata": {"type": "object"},
+                "passages": {"type": "integer", "minimum": 0},
+            },
+        },
+        "DocumentList": {
+            "type": "object",
+            "required": ["documents"],
+            "properties": {"documents": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentSummary"}}},
+        },
+        "DocumentDetail": {
+            "type": "object",
+            "required": ["id", "title", "passages"],
+            "properties": {
+                "id": {"type": "string"},
+                "title": {"type": "string"},
+                "path": {"type": "string"},
+                "metadata": {"type": "object"},
+                "passages": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["number", "text", "lines"],
+                        "properties": {
+                            "number": {"type": "integer", "minimum": 1},
+                            "text": {"type": "string"},
+                            "kind": {"type": "string", "enum": ["paragraph", "block"]},
+                            "lines": integer_pair,
+                            "chars": integer_pair,
+                        },
+                    },
+                },
+            },
+        },
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "Ready": {
+            "type": "object",
+            "required": ["status", "documents", "passages", "model", "index_built_at"],
+            "properties": {
+                "status": {"type": "string"},
+                "documents": {"type": "integer"},
+                "passages": {"type": "integer"},
+                "model": {"type": "string"},
+                "index_built_at": {"type": "string"},
+                "version": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+    }

