@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Bumped whenever splitting changes, so that indexes built by an older splitter count as stale.
-SPLITTER_VERSION = "3"
+SPLITTER_VERSION = "6"
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta.json"
@@ -432,15 +432,25 @@ def _line_spans(text: str) -> Iterable[tuple[int, int]]:
         offset += len(part) + 1
 
 
+#: Put before a letterhead block when it is embedded: the block's lines (a name, a post, a date) say
+#: nothing of their role, and questions ask for the role ("who spoke?", "when was it said?").
+BLOCK_ROLE = "The speaker who delivered this statement, the speaker's post, the agenda item and the date of the speech:"
+
+
 def context_prefix(passage: Passage, enabled: bool = True) -> str:
-    """The title and section heading put before a passage when it is embedded."""
+    """The context put before a passage when it is embedded.
+
+    A letterhead block always gets :data:`BLOCK_ROLE`; with ``enabled``, every passage also gets its
+    document title and section heading.
+    """
+    role = BLOCK_ROLE + "\n" if passage.kind == "block" else ""
     if not enabled:
-        return ""
+        return role
     parts = [p for p in (passage.doc_title, passage.section) if p]
     # A section that repeats the title adds nothing.
     if len(parts) == 2 and parts[1].lower() in parts[0].lower():
         parts = parts[:1]
-    return ". ".join(parts) + "\n" if parts else ""
+    return (". ".join(parts) + "\n" if parts else "") + role
 
 
 # ---------------------------------------------------------------------------------------------

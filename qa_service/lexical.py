@@ -7,6 +7,7 @@ in this domain ("un", "system", "interest").
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -81,6 +82,7 @@ class LexicalIndex:
         """Index one text per passage, in passage order."""
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._size = len(texts)
         self._bm25 = bm25s.BM25()
         corpus = [terms(t) or [""] for t in texts]

@@ -79,22 +79,31 @@ def document(doc_id: str) -> str:
 
 
 @web.app_template_filter("marked_parts")
-def marked_parts(answer) -> list[tuple[str, bool, bool]]:  # noqa: ANN001 - a retriever.Answer
-    """The passage text cut into (text, in_highlight, is_matched_term) parts for the template."""
+def marked_parts(answer) -> list[tuple[bool, list[tuple[str, bool]]]]:  # noqa: ANN001 - a retriever.Answer
+    """The passage text as segments (before, highlighted sentence, after) for the template.
+
+    Each segment is ``(is_highlight, parts)`` and each part ``(text, is_matched_term)``, so that the
+    template wraps the whole sentence in one ``<mark>`` and the matched words in ``<b>``.
+    """
     text = answer.passage.text
     start, end = answer.highlight.start, answer.highlight.end
     wanted = {t.lower() for t in answer.matched_terms}
-    cuts = {0, len(text), start, end}
-    matches = []
-    for word, a, b in _words(text):
-        if word.lower() in wanted:
-            matches.append((a, b))
-            cuts.update((a, b))
-    bounds = sorted(c for c in cuts if 0 <= c <= len(text))
-    parts = []
-    for a, b in zip(bounds, bounds[1:]):
-        if a == b:
+    matches = [(a, b) for word, a, b in _words(text) if word.lower() in wanted]
+    segments = []
+    for seg_start, seg_end, is_highlight in ((0, start, False), (start, end, True), (end, len(text), False)):
+        if seg_start >= seg_end:
             continue
-        is_match = any(ma <= a and b <= mb for ma, mb in matches)
-        parts.append((text[a:b], start <= a and b <= end, is_match))
-    return parts
+        parts: list[tuple[str, bool]] = []
+        pos = seg_start
+        for a, b in matches:
+            a, b = max(a, seg_start), min(b, seg_end)
+            if a < pos or a >= b:
+                continue
+            if a > pos:
+                parts.append((text[pos:a], False))
+            parts.append((text[a:b], True))
+            pos = b
+        if pos < seg_end:
+            parts.append((text[pos:seg_end], False))
+        segments.append((is_highlight, parts))
+    return segments

@@ -1,0 +1,140 @@
+"""Building, saving, loading and checking the index (with a fast fake encoder)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from qa_service.corpus import Passage, split_sentences
+from qa_service.indexer import build_index, ensure_index, make_windows
+from qa_service.store import IndexCorrupt, IndexMismatch, IndexMissing, current_build, load_index
+
+from .conftest import FakeEncoder
+
+
+def test_round_trip(fake_settings, fake_encoder):
+    built = build_index(fake_settings, fake_encoder)
+    loaded = load_index(fake_settings.index_dir)
+    assert [p.to_dict() for p in loaded.passages] == [p.to_dict() for p in built.passages]
+    assert loaded.manifest.passages == 15
+    assert loaded.manifest.documents == 1
+    assert loaded.vectors.size == loaded.manifest.windows
+    np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
+    assert set(loaded.manifest.files) == {"documents.json", "passages.jsonl", "arrays.npz", "vectors.faiss"}
+    assert loaded.documents[0]["metadata"]["speaker"] == "H.E. Yerzhan Kazykhanov"
+
+
+def test_manifest_records_what_it_was_built_from(fake_settings, fake_encoder):
+    data = build_index(fake_settings, fake_encoder)
+    m = data.manifest
+    assert m.model == "fake:bow-64" and m.dim == 64
+    assert len(m.corpus_files) == 2  # the statement and its sidecar
+    assert {"python", "faiss-cpu", "numpy"} <= set(m.versions)
+    assert m.built_at.endswith("Z")
+
+
+def test_ensure_builds_when_missing_then_reuses(fake_settings):
+    encoder = FakeEncoder()
+    ensure_index(fake_settings, encoder)
+    first_calls = encoder.calls
+    assert first_calls > 0
+    ensure_index(fake_settings, encoder)
+    assert encoder.calls == first_calls  # fresh index: nothing re-embedded
+
+
+def test_stale_when_corpus_changes(fake_settings, fake_encoder):
+    ensure_index(fake_settings, fake_encoder)
+    (fake_settings.corpus_dir / "extra.txt").write_text("A new document about other things.\n", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="corpus_fingerprint"):
+        ensure_index(fake_settings.replace(rebuild="never"), fake_encoder)
+    data = ensure_index(fake_settings, fake_encoder)
+    assert data.manifest.documents == 2
+
+
+def test_stale_when_model_changes(fake_settings):
+    ensure_index(fake_settings, FakeEncoder())
+    with pytest.raises(IndexMismatch, match="model"):
+        ensure_index(fake_settings.replace(rebuild="never"), FakeEncoder(identity="fake:other"))
+
+
+def test_missing_index_with_rebuild_never(fake_settings, fake_encoder):
+    with pytest.raises(IndexMissing):
+        ensure_index(fake_settings.replace(rebuild="never"), fake_encoder)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "manifest"])
+def test_damaged_index_is_noticed_and_rebuilt(fake_settings, fake_encoder, damage):
+    ensure_index(fake_settings, fake_encoder)
+    build = current_build(fake_settings.index_dir)
+    target = build / ("manifest.json" if damage == "manifest" else "vectors.faiss")
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:100])
+    elif damage == "flip":
+        raw = bytearray(target.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        target.write_bytes(bytes(raw))
+    elif damage == "delete":
+        target.unlink()
+    else:
+        target.write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorrupt):
+        load_index(fake_settings.index_dir)
+    with pytest.raises(IndexCorrupt):
+        ensure_index(fake_settings.replace(rebuild="never"), fake_encoder)
+    data = ensure_index(fake_settings, fake_encoder)
+    assert data.manifest.passages == 15
+    assert current_build(fake_settings.index_dir) != build
+
+
+def test_failed_build_leaves_previous_index(fake_settings, fake_encoder, monkeypatch):
+    ensure_index(fake_settings, fake_encoder)
+    before = current_build(fake_settings.index_dir)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("qa_service.store.FaissFlatIndex.save", boom)
+    with pytest.raises(RuntimeError):
+        ensure_index(fake_settings, fake_encoder, force=True)
+    assert current_build(fake_settings.index_dir) == before
+    assert load_index(fake_settings.index_dir).manifest.passages == 15
+    leftovers = [p.name for p in (fake_settings.index_dir / "builds").iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_current_pointer_is_replaced_not_rewritten(fake_settings, fake_encoder):
+    ensure_index(fake_settings, fake_encoder)
+    pointer = fake_settings.index_dir / "CURRENT"
+    inode = os.stat(pointer).st_ino
+    ensure_index(fake_settings, fake_encoder, force=True)
+    assert os.stat(pointer).st_ino != inode  # a new file renamed over the old one
+    assert len(list((fake_settings.index_dir / "builds").iterdir())) <= 2
+
+
+def test_manifest_is_json(fake_settings, fake_encoder):
+    ensure_index(fake_settings, fake_encoder)
+    raw = json.loads((current_build(fake_settings.index_dir) / "manifest.json").read_text())
+    assert raw["passages"] == 15 and raw["format_version"] == 1
+
+
+def _passage(text: str) -> Passage:
+    return Passage("d", "T", 1, text, 1, 1, 0, len(text), sentences=tuple(split_sentences(text)))
+
+
+def test_windows_cover_long_passages():
+    text = " ".join(f"Sentence {i} has five words." for i in range(30))
+    windows = make_windows([_passage(text)], lambda t: len(t.split()), 40, with_context=False)
+    assert len(windows) > 1
+    assert all(len(w.text.split()) <= 40 for w in windows)
+    seen = " ".join(w.text for w in windows)
+    for i in range(30):
+        assert f"Sentence {i} has" in seen
+
+
+def test_short_passage_is_one_window_with_context():
+    p = Passage("d", "Doc Title", 1, "Short text.", 1, 1, 0, 11, section="Part One", sentences=((0, 11),))
+    (window,) = make_windows([p], lambda t: len(t.split()), 256, with_context=True)
+    assert window.text == "Doc Title. Part One\nShort text."

@@ -1,0 +1,110 @@
+"""Ranking: mechanics with a fake encoder, and real questions with the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa_service.indexer import build_index
+from qa_service.retriever import MODES, RankingParams, Retriever, _minmax
+
+from .conftest import FakeEncoder
+
+# (question, passage that must be in the top 3): phrased as a reader would, not copied from the text.
+QUESTIONS = [
+    ("Who gave this speech?", 4),
+    ("On what date was the statement delivered?", 4),
+    ("Under which agenda item was this said?", 4),
+    ("When did Kazakhstan join the treaty against nuclear terrorism?", 2),
+    ("Which committee drafted the convention on nuclear terrorism?", 3),
+    ("Where have terrorist bombings happened recently?", 7),
+    ("Why does no country succeed against terrorism alone, according to Kazakhstan?", 8),
+    ("Which social ills must be eliminated to prevent terrorism?", 9),
+    ("Should terrorism be associated with a particular faith?", 10),
+    ("Which religious gathering did Kazakhstan host?", 11),
+    ("Where was the congress declaration circulated?", 12),
+    ("How many member states does CICA have?", 13),
+    ("Which delegation's statement does Kazakhstan align itself with?", 6),
+    ("What does Kazakhstan say about building states' capacity to prevent terrorism?", 1),
+    ("How does the delegation greet the chairman's election?", 5),
+    ("What does Kazakhstan promise in its closing words?", 14),
+]
+
+
+@pytest.mark.parametrize("question, passage", QUESTIONS)
+def test_real_questions_find_their_passage_in_top_3(retriever, question, passage):
+    result = retriever.ask(question, 3)
+    assert passage in [a.passage.number for a in result.answers], [
+        (a.passage.number, a.score) for a in result.answers
+    ]
+
+
+def test_answer_details(retriever):
+    result = retriever.ask("How many observer countries are in CICA?", 3)
+    best = result.answers[0]
+    assert best.passage.number == 13
+    assert "8 observer-countries" in best.highlight.text
+    assert best.passage.text[best.highlight.start : best.highlight.end] == best.highlight.text
+    assert "CICA" in best.matched_terms
+    assert 0 <= best.score <= 1 and best.dense > 0.3
+    assert result.no_answer is False
+
+
+def test_off_topic_questions_are_flagged(retriever):
+    for question in ("What is a good recipe for pancakes?", "Who won the football world cup in 2018?"):
+        assert retriever.ask(question, 3).no_answer is True
+
+
+def test_every_mode_ranks(retriever):
+    for mode in MODES:
+        result = retriever.ask("Which convention did Kazakhstan accede to in 2005?", 3, mode)
+        assert result.answers[0].passage.number == 2, mode
+
+
+def test_repeated_question_is_cached(retriever):
+    retriever.ask("a question asked twice", 1)
+    again = retriever.ask("a question asked twice", 1)
+    assert again.took_ms < 50
+
+
+# -- mechanics with the fake encoder --------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_retriever(fake_settings):
+    encoder = FakeEncoder()
+    return Retriever(build_index(fake_settings, encoder), encoder)
+
+
+def test_top_k_never_exceeds_corpus(fake_retriever):
+    assert len(fake_retriever.ask("terrorism", 20).answers) == 15
+
+
+def test_near_duplicates_take_one_place(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    para = "The committee adopted the declaration on regional cooperation against terrorism today."
+    (corpus / "a.txt").write_text(f"{para}\n\n{para}\n\nAn unrelated paragraph about fishing boats.\n")
+    (corpus / "b.txt").write_text(f"{para}\n")
+    from qa_service.settings import Settings
+
+    encoder = FakeEncoder()
+    r = Retriever(build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "i"), encoder), encoder)
+    texts = [a.passage.text for a in r.ask("declaration on regional cooperation", 3).answers]
+    assert texts.count(para) == 1
+    assert len(texts) == 2
+
+
+def test_no_answer_threshold_is_a_parameter(fake_settings):
+    encoder = FakeEncoder()
+    index = build_index(fake_settings, encoder)
+    always = Retriever(index, encoder, RankingParams(no_answer_threshold=1.01))
+    never = Retriever(index, encoder, RankingParams(no_answer_threshold=-1.01))
+    assert always.ask("terrorism", 1).no_answer is True
+    assert never.ask("terrorism", 1).no_answer is False
+
+
+def test_minmax():
+    np.testing.assert_allclose(_minmax(np.array([1.0, 3.0, 2.0])), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(_minmax(np.array([2.0, 2.0])), [1.0, 1.0])
+    np.testing.assert_allclose(_minmax(np.array([0.0, 0.0])), [0.0, 0.0])
