@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,9 +511,15 @@ def chunk_spans(
         if count_tokens(text[a:b]) <= max_tokens:
             units.append((a, b))
         else:
-            units.extend(_cut_words(text, a, b, count_tokens, max_tokens))
-    if not units:
-        return []
+            words = [(m.start() + a, m.end() + a) for m in _WORD.finditer(text[a:b])]
+            units.extend(_pack(text, words, count_tokens, max_tokens, overlap=0))
+    return _pack(text, units, count_tokens, max_tokens, overlap)
+
+
+def _pack(
+    text: str, units: Sequence[tuple[int, int]], count_tokens: Callable[[str], int], max_tokens: int, overlap: int
+) -> list[tuple[int, int]]:
+    """Greedily join consecutive spans while the joined text fits; consecutive groups share ``overlap``."""
     chunks: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
@@ -526,24 +531,3 @@ def chunk_spans(
             break
         i = max(i + 1, j - overlap)
     return chunks
-
-
-def _cut_words(
-    text: str, a: int, b: int, count_tokens: Callable[[str], int], max_tokens: int
-) -> list[tuple[int, int]]:
-    words = [(m.start() + a, m.end() + a) for m in _WORD.finditer(text[a:b])]
-    pieces: list[tuple[int, int]] = []
-    i = 0
-    while i < len(words):
-        j = i + 1
-        while j < len(words) and count_tokens(text[words[i][0] : words[j][1]]) <= max_tokens:
-            j += 1
-        pieces.append((words[i][0], words[j - 1][1]))
-        i = j
-    return pieces
-
-
-def median_line_length(text: str) -> float:
-    """The median length of a text's non-blank lines (used in diagnostics and tests)."""
-    lengths = [len(line.strip()) for line in text.splitlines() if line.strip()]
-    return statistics.median(lengths) if lengths else 0.0

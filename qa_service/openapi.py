@@ -110,6 +110,12 @@ def _ok(ref: str, description: str) -> dict:
 
 def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
     integer_pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    document_fields = {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "path": {"type": "string", "description": "The source file, relative to the corpus folder."},
+        "metadata": {"type": "object", "description": "Front matter or sidecar metadata (speaker, date, ...)."},
+    }
     return {
         "AskRequest": {
             "type": "object",
@@ -188,13 +194,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
         "DocumentSummary": {
             "type": "object",
             "required": ["id", "title", "passages"],
-            "properties": {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "path": {"type": "string"},
-                "metadata": {"type": "object"},
-                "passages": {"type": "integer", "minimum": 0},
-            },
+            "properties": {**document_fields, "passages": {"type": "integer", "minimum": 0}},
         },
         "DocumentList": {
             "type": "object",
@@ -205,10 +205,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
             "type": "object",
             "required": ["id", "title", "passages"],
             "properties": {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "path": {"type": "string"},
-                "metadata": {"type": "object"},
+                **document_fields,
                 "passages": {
                     "type": "array",
                     "items": {
