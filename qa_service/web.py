@@ -38,7 +38,7 @@ def _corpus_header() -> dict:
 
 
 @web.get("/")
-def index() -> str:
+def index() -> tuple[str, int]:
     """The form; with ``?q=`` it also shows the answers, rendered on the server."""
     settings = service().settings
     question = request.args.get("q", "")
