@@ -1,6 +1,14 @@
-"""The web page: a question form with answers (works without JavaScript) and the document view."""
+"""The web page: a question form with answers and the document view.
+
+The page is rendered on the server and works without JavaScript (a plain GET form, ``/?q=...&k=...``);
+``static/app.js`` upgrades it to ask through the JSON API without reloading, keeping the same URL so
+that answers can be shared and back/forward work. The markup of an answer is built in two places, the
+``index.html`` template and ``app.js``; ``tests/test_browser.py`` checks that both give the same page.
+"""
 
 from __future__ import annotations
+
+from datetime import date
 
 from flask import Blueprint, abort, render_template, request
 
@@ -19,22 +27,42 @@ EXAMPLES = (
     "What did the religious leaders' congress agree on?",
 )
 
+#: The choices of the "answers to show" control (those above the configured maximum are left out).
+TOP_K_CHOICES = (1, 3, 5, 10, 20)
 
-def _corpus_header() -> dict:
-    """Title, speaker and date of the corpus for the page header (one document), or a count."""
+
+def human_date(value: object) -> str:
+    """An ISO date as people read it ("12 October 2020"); anything else unchanged."""
+    try:
+        day = date.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    return f"{day.day} {day:%B %Y}"
+
+
+def corpus_header() -> dict:
+    """What the page header says about the corpus: the one document's title, speaker and date, or a count.
+
+    With several documents the header names how many there are; each answer names its own document.
+    """
     documents = service().retriever.documents()
+    header = {"title": "", "speaker": "", "post": "", "date": "", "date_text": "", "agenda": "", "document": ""}
     if len(documents) == 1:
         doc = documents[0]
-        meta = doc.get("metadata", {})
-        return {
-            "title": doc["title"],
-            "speaker": meta.get("speaker", ""),
-            "post": meta.get("post", ""),
-            "date": meta.get("date", ""),
-            "agenda": meta.get("agenda_item", ""),
-            "document": doc["id"],
-        }
-    return {"title": f"{len(documents)} documents", "speaker": "", "post": "", "date": "", "agenda": "", "document": ""}
+        meta = doc.get("metadata") or {}
+        header.update(
+            title=doc["title"],
+            speaker=str(meta.get("speaker", "")),
+            post=str(meta.get("post", "")),
+            date=str(meta.get("date", "")),
+            date_text=human_date(meta.get("date", "")),
+            agenda=str(meta.get("agenda_item", "")),
+            document=doc["id"],
+        )
+    else:
+        header["title"] = f"{len(documents)} statements"
+    header["documents"] = len(documents)
+    return header
 
 
 @web.get("/")
@@ -53,29 +81,42 @@ def index() -> tuple[str, int]:
             result = service().retriever.ask(parsed.question, parsed.top_k)
         except ApiError as exc:
             error = exc.message
-    status = 400 if error else 200
+    elif k_raw.strip().isdigit() and 1 <= int(k_raw) <= settings.max_top_k:
+        top_k = int(k_raw)  # keep the chosen count on an empty form
+    choices = [k for k in TOP_K_CHOICES if k <= settings.max_top_k]
+    if top_k not in choices:
+        choices = sorted({*choices, top_k})
     page = render_template(
         "index.html",
-        corpus=_corpus_header(),
+        corpus=corpus_header(),
         examples=EXAMPLES,
         question=question,
         top_k=top_k,
-        top_k_choices=[k for k in (1, 3, 5, 10, 20) if k <= settings.max_top_k],
+        top_k_choices=choices,
+        max_chars=settings.max_question_chars,
         result=result,
         error=error,
     )
-    return page, status
+    return page, 400 if error else 200
 
 
 @web.get("/documents/<path:doc_id>")
 def document(doc_id: str) -> str:
-    """The whole document as numbered passages; ``?p=N`` marks passage N."""
+    """The whole document as numbered passages; ``?p=N`` marks passage N (the link adds ``#p-N`` to scroll)."""
     found = service().retriever.document(doc_id)
     if found is None:
         abort(404)
     doc, passages = found
     marked = request.args.get("p", type=int)
-    return render_template("document.html", doc=doc, passages=passages, marked=marked)
+    meta = doc.get("metadata") or {}
+    return render_template(
+        "document.html",
+        doc=doc,
+        meta=meta,
+        date_text=human_date(meta.get("date", "")),
+        passages=passages,
+        marked=marked,
+    )
 
 
 @web.app_template_filter("marked_parts")

@@ -1,0 +1,277 @@
+// statement-qa: the question page, upgraded. Without this file the page is a plain GET form that the
+// server answers; with it, questions go to the JSON API and the answers replace the old ones in place.
+// The URL stays the form's own (/?q=...&k=...), pushed to the history, so that an answer can be shared
+// and back/forward work. Text from the API only ever enters the page as text nodes (never as HTML).
+"use strict";
+
+(function () {
+  const form = document.getElementById("ask");
+  const results = document.getElementById("results");
+  const status = document.getElementById("status");
+  if (!form || !results || !status || !window.fetch || !window.history || !window.history.pushState) {
+    return;
+  }
+  const input = form.elements.namedItem("q");
+  const select = form.elements.namedItem("k");
+  const button = form.querySelector("button[type=submit]");
+  const buttonLabel = button.querySelector(".label");
+  const examples = document.getElementById("examples");
+  const baseTitle = document.title.replace(/^.* · /, "");
+  // Page parameters and their names in the API; any other form field (a future filter) keeps its name.
+  const API_NAMES = { q: "question", k: "top_k" };
+  const API_URL = "/api/v1/ask";
+  const answered = new Map(); // page URL -> API result, so that back/forward need no request
+  // The question whose answers are on the page (the server may have rendered some).
+  let shown = results.querySelector(".answers") ? input.value.trim() : "";
+  let asking = 0; // number of the latest request; an older one that ends late is ignored
+  let controller = null;
+
+  // -- building elements ------------------------------------------------------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) el.setAttribute(name, String(value));
+    }
+    el.append(...children); // strings become text nodes
+    return el;
+  }
+
+  // Word tokens with their spans, as qa_service/lexical.py's words(): hyphenated words and their parts.
+  const TOKEN = /[\p{L}\p{N}_]+(?:[-'’][\p{L}\p{N}_]+)*/gu;
+
+  function words(text) {
+    const out = [];
+    for (const m of text.matchAll(TOKEN)) {
+      const token = m[0];
+      out.push({ word: token, start: m.index, end: m.index + token.length });
+      if (token.includes("-")) {
+        let offset = m.index;
+        for (const part of token.split("-")) {
+          if (part) out.push({ word: part, start: offset, end: offset + part.length });
+          offset += part.length + 1;
+        }
+      }
+    }
+    return out;
+  }
+
+  // The API counts characters as Python does (code points); JavaScript strings count UTF-16 units.
+  function utf16Index(text, codePoints) {
+    let i = 0;
+    for (let n = 0; n < codePoints && i < text.length; n++) {
+      i += text.codePointAt(i) > 0xffff ? 2 : 1;
+    }
+    return i;
+  }
+
+  function passageText(answer) {
+    const text = answer.text;
+    const hl = answer.highlight || { start: 0, end: 0 };
+    const start = utf16Index(text, hl.start);
+    const end = utf16Index(text, hl.end);
+    const wanted = new Set((answer.matched_terms || []).map((t) => t.toLowerCase()));
+    const matches = words(text).filter((w) => wanted.has(w.word.toLowerCase()));
+    const p = h("p", { class: "text" });
+    for (const [segStart, segEnd, isHighlight] of [[0, start, false], [start, end, true], [end, text.length, false]]) {
+      if (segStart >= segEnd) continue;
+      const parent = isHighlight ? h("mark") : p;
+      let pos = segStart;
+      for (const m of matches) {
+        const a = Math.max(m.start, segStart);
+        const b = Math.min(m.end, segEnd);
+        if (a < pos || a >= b) continue;
+        if (a > pos) parent.append(text.slice(pos, a));
+        parent.append(h("b", null, text.slice(a, b)));
+        pos = b;
+      }
+      if (pos < segEnd) parent.append(text.slice(pos, segEnd));
+      if (isHighlight) p.append(parent);
+    }
+    return p;
+  }
+
+  function documentHref(source) {
+    const id = String(source.document).split("/").map(encodeURIComponent).join("/");
+    const n = Number(source.passage);
+    return `/documents/${id}?p=${n}#p-${n}`;
+  }
+
+  function answerItem(answer) {
+    const source = answer.source;
+    const [first, last] = source.lines;
+    const scores = answer.scores || {};
+    const detail =
+      `score ${answer.score.toFixed(3)}` +
+      (scores.dense !== undefined ? ` (semantic ${scores.dense.toFixed(3)}, lexical ${scores.lexical.toFixed(2)})` : "");
+    const meter = h("meter", { min: 0, max: 1, value: answer.score, "aria-hidden": "true" },
+      answer.score.toFixed(2));
+    return h(
+      "li",
+      { class: "answer" },
+      h(
+        "div",
+        { class: "meta" },
+        h("span", { class: "rank" }, `#${answer.rank}`),
+        " ",
+        h("span", { class: "score", title: detail }, h("span", { class: "label" }, "score"), " ", meter, " ",
+          h("span", { class: "num" }, answer.score.toFixed(2))),
+        " ",
+        h("a", { class: "where", href: documentHref(source) },
+          `Passage ${source.passage}, ` + (first === last ? `line ${first}` : `lines ${first}–${last}`)),
+      ),
+      passageText(answer),
+    );
+  }
+
+  function plural(n, word) {
+    return `${n} ${word}${n === 1 ? "" : "s"}`;
+  }
+
+  // -- showing states ---------------------------------------------------------------------------------
+
+  function showResult(result) {
+    const n = result.answers.length;
+    const parts = [];
+    if (result.no_answer) {
+      parts.push(h("p", { class: "no-answer" },
+        h("strong", null, "The statement does not seem to answer this question."),
+        " The closest passages are shown below, muted, in case they help."));
+    }
+    parts.push(h("ol", { class: result.no_answer ? "answers muted" : "answers" }, ...result.answers.map(answerItem)));
+    parts.push(h("p", { class: "took" }, `Answered in ${Math.round(result.took_ms)} ms.`));
+    results.replaceChildren(...parts);
+    status.textContent = result.no_answer
+      ? `No answer found; ${plural(n, "closest passage")} below.`
+      : `${plural(n, "answer")}, best first.`;
+    document.title = `${result.question} · ${baseTitle}`;
+    shown = result.question;
+  }
+
+  function showError(message) {
+    results.replaceChildren(h("p", { class: "error", role: "alert" }, message));
+    status.textContent = "";
+    shown = "";
+  }
+
+  function showNothing() {
+    results.replaceChildren();
+    status.textContent = "";
+    document.title = baseTitle;
+    shown = "";
+  }
+
+  function setLoading(on) {
+    form.classList.toggle("is-loading", on);
+    results.setAttribute("aria-busy", on ? "true" : "false");
+    buttonLabel.textContent = on ? "Asking…" : "Ask";
+    if (on) status.textContent = "Looking for answers…";
+  }
+
+  // -- asking -----------------------------------------------------------------------------------------
+
+  function formParams() {
+    const params = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) params.append(name, String(value));
+    return params;
+  }
+
+  function pageUrl(params) {
+    return `${form.getAttribute("action") || "/"}?${params.toString()}`;
+  }
+
+  function apiUrl(params) {
+    const api = new URLSearchParams();
+    for (const [name, value] of params) api.append(API_NAMES[name] || name, value);
+    return `${API_URL}?${api.toString()}`;
+  }
+
+  function fillForm(params) {
+    input.value = params.get("q") || "";
+    const k = params.get("k");
+    if (k && [...select.options].some((o) => o.value === k)) select.value = k;
+    syncExamples();
+  }
+
+  async function ask(params, how) {
+    const url = pageUrl(params);
+    if (how === "push" && url !== location.pathname + location.search) {
+      history.pushState({ url }, "", url);
+    } else if (how === "push") {
+      history.replaceState({ url }, "", url);
+    }
+    const number = ++asking;
+    if (controller) controller.abort();
+    if (answered.has(url)) {
+      setLoading(false);
+      showResult(answered.get(url));
+      return;
+    }
+    controller = new AbortController();
+    setLoading(true);
+    try {
+      const response = await fetch(apiUrl(params), {
+        headers: { Accept: "application/json" },
+        signal: controller.signal,
+      });
+      const body = await response.json().catch(() => null);
+      if (number !== asking) return;
+      if (response.ok && body && Array.isArray(body.answers)) {
+        answered.set(url, body);
+        showResult(body);
+      } else {
+        const message = body && body.error && body.error.message;
+        showError(message || `The service answered with status ${response.status}; try again.`);
+      }
+    } catch (error) {
+      if (number !== asking || (error && error.name === "AbortError")) return;
+      showError("The service could not be reached; check the connection and try again.");
+    } finally {
+      if (number === asking) setLoading(false);
+    }
+  }
+
+  function syncExamples() {
+    if (!examples) return;
+    const hidden = examples.elements.namedItem("k");
+    if (hidden) hidden.value = select.value;
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ask(formParams(), "push");
+  });
+
+  if (examples) {
+    examples.addEventListener("submit", (event) => {
+      const choice = event.submitter;
+      if (!choice || choice.name !== "q") return; // let the browser submit the plain form
+      event.preventDefault();
+      input.value = choice.value;
+      ask(formParams(), "push");
+    });
+  }
+
+  select.addEventListener("change", () => {
+    syncExamples();
+    // A new count for the answers on the page: ask again. A new question still waits for Enter.
+    if (shown && input.value.trim() === shown) ask(formParams(), "push");
+  });
+
+  window.addEventListener("popstate", () => {
+    const params = new URLSearchParams(location.search);
+    fillForm(params);
+    if ((params.get("q") || "").trim()) {
+      ask(params, "none");
+    } else {
+      if (controller) controller.abort();
+      asking++;
+      setLoading(false);
+      showNothing();
+    }
+  });
+
+  // The first page: remember the server-rendered state so that coming back to it works the same.
+  history.replaceState({ url: location.pathname + location.search }, "", location.pathname + location.search);
+  syncExamples();
+})();
