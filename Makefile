@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run test build install clean
+.PHONY: run test build install chromium clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,21 @@ run: $(STAMP)
 build: $(STAMP)
 	$(BIN)/qa-service build
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium through Playwright (never a browser downloaded by a tool).
+# Installed here with apt-get when missing and we are root; otherwise those tests skip (and fail in CI).
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the browser tests (apt-get install chromium chromium-driver)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "Chromium is missing and cannot be installed here: the browser tests will be skipped."; \
+		echo "Install it with: sudo apt-get install chromium chromium-driver"; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 clean:

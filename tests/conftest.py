@@ -1,13 +1,23 @@
 """Shared fixtures: settings on a temporary index folder, the real model loaded once per session,
-a deterministic fake encoder for fast unit tests, and the Flask app, client and CLI runner."""
+a deterministic fake encoder for fast unit tests, the Flask app, client and CLI runner, and for the
+browser tests the real server (``qa-service serve``) on 127.0.0.1 and one headless Chromium."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +146,109 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+# -- the real server and a real browser (tests/test_browser.py) ------------------------------------------
+
+#: Debian's Chromium (``make test`` installs it when missing); no tool here downloads a browser.
+CHROMIUM = Path(os.environ.get("QA_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+#: Screenshots of the main states of the page (git-ignored).
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+
+def _missing(reason: str) -> None:
+    """Skip a test that needs something absent on a developer's machine; in CI, fail instead."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running ``qa-service serve``: its base URL (no trailing slash) and its log file."""
+
+    url: str
+    log: Path
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the server was not ready within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``qa-service serve`` (gunicorn) on 127.0.0.1 and a free port, over the session's index.
+
+    The ``retriever`` fixture has built the index; the server is told never to rebuild, so it serves
+    exactly that one. One worker is enough for one browser and keeps the start short.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {
+        **os.environ,
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_REBUILD": "never",
+        "QA_WORKERS": "1",
+        "QA_THREADS": "4",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    command = [sys.executable, "-m", "qa_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_ready(url, process, log, timeout=180)
+        yield LiveServer(url, log)
+    finally:
+        # The server is the leader of its own process group: stop it and its workers, gently first.
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """One headless Debian Chromium for the session, driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        _missing(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium chromium-driver)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: pip install -e '.[test]'")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
