@@ -1,17 +1,59 @@
-"""The JSON API (``/api/v1``) and the health probes (``/healthz``, ``/readyz``)."""
+"""The JSON API (``/api/v1``) and the health probes (``/healthz``, ``/readyz``).
+
+With ``QA_API_KEY`` set, every API route but the OpenAPI document (which says how to authenticate)
+requires the key, in ``X-API-Key`` or ``Authorization: Bearer``. The health probes stay open for the
+orchestrator, and the page for people.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import hashlib
+import hmac
 
-from .errors import ApiError
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import ApiError, Unauthorized
 from .openapi import openapi_document
 from .retriever import Answer, Result
 from .state import service
-from .validation import AskRequest, parse_ask_args, parse_ask_json
+from .validation import AskRequest, decode_json_body, parse_ask_args, parse_ask_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
+
+#: API routes open without a key.
+OPEN_ENDPOINTS = frozenset({"api.openapi"})
+
+
+@api.before_request
+def _require_api_key() -> None:
+    """Refuse API requests without the configured key (no key configured: everything is open)."""
+    key = service().settings.api_key
+    if not key or request.endpoint in OPEN_ENDPOINTS:
+        return
+    given = presented_key()
+    if given is None:
+        raise Unauthorized("An API key is required: send it in the X-API-Key header or as Authorization: Bearer.")
+    if not keys_match(given, key):
+        raise Unauthorized("The API key is not valid.")
+
+
+def presented_key() -> str | None:
+    """The key a request carries in ``X-API-Key`` or ``Authorization: Bearer``, if any."""
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key.strip()
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def keys_match(given: str, expected: str) -> bool:
+    """Compare in constant time; hashing first hides the expected key's length too."""
+    digest = lambda text: hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()  # noqa: E731
+    return hmac.compare_digest(digest(given), digest(expected))
 
 
 @api.route("/ask", methods=["GET", "POST"])
@@ -30,10 +72,31 @@ def _read_ask_request() -> AskRequest:
         return parse_ask_args(request.args.to_dict(flat=False), *limits)
     if not request.mimetype or request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the question as JSON (Content-Type: application/json).")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
-    return parse_ask_json(body, *limits)
+    return parse_ask_json(decode_json_body(read_body()), *limits)
+
+
+def read_body() -> bytes:
+    """The request body, refusing one over the limit with 413 also when it comes chunked.
+
+    With a Content-Length, werkzeug refuses an oversized body before reading it. Without one (chunked),
+    its limited stream stops at the limit and returns what it read, so a longer body would be cut
+    silently; here one byte more than the limit is read to tell the two apart.
+    """
+    limit = request.max_content_length
+    stream = request.environ.get("wsgi.input")
+    if request.content_length is not None or limit is None or stream is None:
+        return request.get_data(cache=False)
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""  # the server cannot tell where an undeclared body ends: treat it as absent
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data.extend(chunk)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return bytes(data)
 
 
 def result_to_json(result: Result) -> dict:

@@ -1,19 +1,27 @@
-"""The Flask app factory: load the retriever once, register blueprints, errors and headers."""
+"""The Flask app factory: load the retriever once, register blueprints, errors, headers and guards.
+
+Guards, in the order a request meets them: the rate limit per client (``QA_RATE_LIMIT``, off by
+default), the in-flight limit of the worker (503 when full), the API key (``api.py``), then validation.
+Health probes and static files pass every guard.
+"""
 
 from __future__ import annotations
 
 import logging
 from importlib import metadata as importlib_metadata
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from .api import api, health
-from .encoder import SentenceTransformerEncoder
+from .encoder import Encoder, SentenceTransformerEncoder
 from .errors import register_error_handlers
+from .hotswap import IndexWatcher
 from .indexer import Progress, ensure_index
+from .overload import install_gate
 from .retriever import RankingParams, Retriever
 from .settings import Settings
 from .state import EXTENSION_KEY, ServiceState
+from .store import IndexData
 from .web import web
 
 CONTENT_SECURITY_POLICY = (
@@ -21,22 +29,47 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 )
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
-def build_retriever(settings: Settings, progress: Progress | None = None) -> Retriever:
-    """Load the encoder and the index (building it when missing or stale) and wrap them in a retriever."""
-    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, settings.query_cache_size)
-    index = ensure_index(settings, encoder, progress)
-    encoder.warm_up()
+#: Endpoints that no guard (rate limit, in-flight limit) applies to.
+UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static"})
+
+
+def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Retriever:
+    """A retriever over ``index`` with the ranking settings."""
     params = RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold)
     return Retriever(index, encoder, params)
 
 
-def create_app(settings: Settings | None = None, retriever: Retriever | None = None) -> Flask:
+def build_retriever(settings: Settings, progress: Progress | None = None, encoder: Encoder | None = None) -> Retriever:
+    """Load the encoder and the index (building it when missing or stale) and wrap them in a retriever."""
+    if encoder is None:
+        encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, settings.query_cache_size)
+    index = ensure_index(settings, encoder, progress)
+    encoder.warm_up()
+    return make_retriever(settings, index, encoder)
+
+
+def create_app(
+    settings: Settings | None = None, retriever: Retriever | None = None, encoder: Encoder | None = None
+) -> Flask:
     """Build the WSGI app.
 
     Args:
         settings: the configuration; read from the environment when omitted.
         retriever: an already loaded retriever (tests share one); built from ``settings`` when omitted.
+        encoder: the encoder to build the retriever with (default: the model named in ``settings``).
+
+    Raises:
+        IndexProblem: the index is missing, damaged or stale and ``QA_REBUILD=never``.
     """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,20 +80,47 @@ def create_app(settings: Settings | None = None, retriever: Retriever | None = N
         QA_VERSION=_version(),
     )
     app.json.sort_keys = False
-    app.extensions[EXTENSION_KEY] = ServiceState(settings, retriever or build_retriever(settings))
+    state = ServiceState(settings, retriever or build_retriever(settings, encoder=encoder))
+    app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(web)
     register_error_handlers(app)
+    if settings.rate_limit:
+        _install_rate_limit(app, settings)
+    app.extensions["qa_gate"] = install_gate(app, settings.in_flight_limit(), _unguarded)
+    watcher = IndexWatcher(state, lambda index: make_retriever(settings, index, state.current.encoder))
+    app.extensions["qa_index_watcher"] = watcher
+    if settings.index_poll_seconds:
+        watcher.start(settings.index_poll_seconds)
     app.after_request(_security_headers)
     return app
 
 
+def _unguarded() -> bool:
+    return request.endpoint in UNGUARDED_ENDPOINTS
+
+
+def _install_rate_limit(app: Flask, settings: Settings) -> None:
+    """Limit requests per client address with Flask-Limiter; 429 with Retry-After beyond the limit."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        application_limits=[settings.rate_limit],
+        storage_uri=settings.rate_limit_storage,
+        headers_enabled=True,
+        retry_after="delta-seconds",
+        strategy="moving-window",
+    )
+    limiter.request_filter(_unguarded)
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -34,6 +34,7 @@ def build(force: bool) -> None:
     from .indexer import ensure_index
 
     settings = _settings(rebuild="auto")
+    _log_to_stderr(settings)
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
     bar = tqdm(desc="embedding", unit="text", disable=None)
 
@@ -108,6 +109,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     run(settings)
 
 
+def _log_to_stderr(settings: Settings) -> None:
+    import logging
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def _prepare_index(settings: Settings) -> None:
     import logging
 
@@ -115,12 +122,12 @@ def _prepare_index(settings: Settings) -> None:
     from .indexer import ensure_index
     from .store import IndexProblem
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr(settings)
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
     try:
         ensure_index(settings, encoder)
     except IndexProblem as exc:
-        logging.getLogger("qa_service").error("cannot start: %s (QA_REBUILD=never)", exc)
+        logging.getLogger("qa_service").error("cannot start: %s", exc)
         sys.exit(2)
 
 

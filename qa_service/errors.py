@@ -1,7 +1,10 @@
 """Errors as types, turned into HTTP responses in one place.
 
-Every error a client can cause becomes ``{"error": {"code": ..., "message": ...}}`` with a 4xx status;
-anything unexpected is logged and answered with a generic 500 body, never a stack trace.
+Every error a client can cause becomes ``{"error": {"code": ..., "message": ...}}`` with a 4xx status
+(a browser asking for a page outside the API gets a small HTML page instead). A busy service answers
+503 and a client over its rate limit 429, both with ``Retry-After``; a missing or wrong API key 401 with
+``WWW-Authenticate``. Anything unexpected is logged and answered with a generic 500 body, never a stack
+trace.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ _CODES = {
 
 
 class ApiError(Exception):
-    """A request the service refuses, with its status, a stable code and a message for people."""
+    """A request the service refuses, with its status, a stable code, a message for people and headers."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
 class BadRequest(ApiError):
@@ -48,11 +52,37 @@ class BadRequest(ApiError):
         super().__init__(400, code, message)
 
 
+class Unauthorized(ApiError):
+    """The JSON API needs a key and the request has none, or the wrong one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="statement-qa"'})
+
+
+class Overloaded(ApiError):
+    """The worker is answering as many requests as it may; the client should come back shortly."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(
+            503,
+            "overloaded",
+            f"The service is busy answering other requests; retry in {retry_after} s.",
+            {"Retry-After": str(retry_after)},
+        )
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     """The JSON body and status of an error."""
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     return response
+
+
+def _error_page(status: int, code: str, message: str) -> Response:
+    """JSON, or a small page when a browser asks for a page outside the API."""
+    if _wants_html():
+        return Response(render_template("error.html", status=status, message=message), status=status, mimetype="text/html")
+    return error_response(status, code, message)
 
 
 def _wants_html() -> bool:
@@ -67,19 +97,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        response = _error_page(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        code = _CODES.get(status, "error")
-        message = _message(exc)
-        if _wants_html():
-            response = Response(
-                render_template("error.html", status=status, message=message), status=status, mimetype="text/html"
-            )
-        else:
-            response = error_response(status, code, message)
+        response = _error_page(status, _CODES.get(status, "error"), _message(exc))
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         return response
@@ -100,4 +125,6 @@ def _message(exc: HTTPException) -> str:
     if status == 413:
         limit = request.max_content_length
         return f"Request body too large (limit {limit} bytes)" if limit else "Request body too large"
+    if status == 429:
+        return f"Too many requests from this client (limit: {exc.description}); retry after the time in Retry-After."
     return exc.description or exc.name

@@ -34,6 +34,7 @@ from .store import (
     IndexManifest,
     IndexMismatch,
     IndexMissing,
+    IndexProblem,
     build_lock,
     check_manifest,
     load_index,
@@ -111,6 +112,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
         if progress:
             progress("embedding", done, total)
 
+    log.info("embedding %d windows and %d sentences of %d passages", len(windows), len(sentences), len(passages))
     window_vectors = encoder.encode([w.text for w in windows], settings.batch_size, step)
     sentence_vectors = encoder.encode([s[2] for s in sentences], settings.batch_size, step)
     window_passage = np.array([w.passage for w in windows], dtype=np.int32)
@@ -149,8 +151,33 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
         sentence_number=np.array([s[1] for s in sentences], dtype=np.int32),
     )
     manifest.build_seconds = round(time.perf_counter() - started, 3)
-    save_index(settings.index_dir, data)
+    data.build = save_index(settings.index_dir, data).name
     return data
+
+
+def load_fresh_index(settings: Settings, encoder: Encoder) -> IndexData:
+    """Load the current build and check that it was built from this corpus, model and settings.
+
+    Raises:
+        IndexMissing, IndexCorrupt: no build, or one whose files fail their checksums.
+        IndexMismatch: an intact build made from another corpus, model, splitter or settings.
+    """
+    data = load_index(settings.index_dir)
+    reasons = check_manifest(data.manifest, expected_manifest(settings, encoder))
+    if reasons:
+        raise IndexMismatch("built from something else: " + "; ".join(reasons))
+    return data
+
+
+def describe_problem(problem: Exception, index_dir: object) -> str:
+    """One sentence for the log saying what is wrong with the index and where."""
+    if isinstance(problem, IndexMissing):
+        return f"there is no index in {index_dir}"
+    if isinstance(problem, IndexCorrupt):
+        return f"the index in {index_dir} is damaged ({problem})"
+    if isinstance(problem, IndexMismatch):
+        return f"the index in {index_dir} is stale ({problem})"
+    return f"the index in {index_dir} cannot be used ({problem})"
 
 
 def ensure_index(
@@ -162,32 +189,30 @@ def ensure_index(
 
     Raises:
         IndexMissing, IndexCorrupt, IndexMismatch: when the index cannot be used and
-            ``settings.rebuild`` is ``"never"``.
+            ``settings.rebuild`` is ``"never"``; the message says what is wrong and what to do.
     """
-    expected = expected_manifest(settings, encoder)
     if not force:
         try:
-            data = load_index(settings.index_dir)
-            reasons = check_manifest(data.manifest, expected)
-            if not reasons:
-                return data
-            problem: Exception = IndexMismatch("index is stale: " + "; ".join(reasons))
-        except (IndexMissing, IndexCorrupt) as exc:
+            return load_fresh_index(settings, encoder)
+        except IndexProblem as exc:
             problem = exc
+        what = describe_problem(problem, settings.index_dir)
         if settings.rebuild == "never":
-            raise problem
-        log.warning("rebuilding the index: %s", problem)
+            raise type(problem)(
+                f"{what}; QA_REBUILD=never forbids rebuilding it: run `qa-service build` or set QA_REBUILD=auto"
+            ) from problem
+        log.warning("%s: rebuilding it", what)
     with build_lock(settings.index_dir):
         # Another process may have rebuilt it while this one waited for the lock.
-        try:
-            data = load_index(settings.index_dir)
-            if not force and not check_manifest(data.manifest, expected):
-                return data
-        except (IndexMissing, IndexCorrupt):
-            pass
+        if not force:
+            try:
+                return load_fresh_index(settings, encoder)
+            except IndexProblem:
+                pass
         data = build_index(settings, encoder, progress)
     log.info(
-        "built index: %d documents, %d passages in %.1f s",
+        "built index %s: %d documents, %d passages in %.1f s",
+        data.build,
         data.manifest.documents,
         data.manifest.passages,
         data.manifest.build_seconds,

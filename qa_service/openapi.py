@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from .settings import Settings
+from .validation import QUESTION_PATTERN
 
 
-def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def _error(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}}
+
+
+def _guard_errors(settings: Settings, protected: bool) -> dict:
+    """Responses every guarded route may give: 401 (with a key, on protected routes), 429 (with a rate
+    limit) and 503 (always: the in-flight limit)."""
+    errors = {
+        "503": _error("The worker is answering as many requests as it may; retry after Retry-After.", _RETRY_AFTER)
+    }
+    if settings.rate_limit:
+        errors["429"] = _error(f"Over the rate limit of this client ({settings.rate_limit}).", _RETRY_AFTER)
+    if settings.api_key and protected:
+        errors["401"] = _error(
+            "Missing or wrong API key.",
+            {"WWW-Authenticate": {"description": "How to authenticate.", "schema": {"type": "string"}}},
+        )
+    return errors
 
 
 def openapi_document(settings: Settings) -> dict:
@@ -15,7 +38,8 @@ def openapi_document(settings: Settings) -> dict:
         "type": "string",
         "minLength": 1,
         "maxLength": settings.max_question_chars,
-        "description": "The question in plain language.",
+        "pattern": QUESTION_PATTERN,
+        "description": "The question in plain language: at least one letter or digit, no NUL character.",
     }
     top_k = {
         "type": "integer",
@@ -24,14 +48,16 @@ def openapi_document(settings: Settings) -> dict:
         "default": settings.default_top_k,
         "description": "How many answers to return.",
     }
+    guarded = _guard_errors(settings, protected=True)
     errors = {
-        "400": _error("Missing, empty or invalid field, or a body that is not a JSON object."),
+        "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
         "404": _error("Unknown route."),
         "405": _error("Method not allowed."),
         "413": _error(f"Body over {settings.max_body_bytes} bytes."),
         "415": _error("Body is not application/json."),
+        **guarded,
     }
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "statement-qa",
@@ -64,7 +90,7 @@ def openapi_document(settings: Settings) -> dict:
                 "get": {
                     "summary": "List the corpus documents",
                     "operationId": "listDocuments",
-                    "responses": {"200": _ok("#/components/schemas/DocumentList", "Every document.")},
+                    "responses": {"200": _ok("#/components/schemas/DocumentList", "Every document."), **guarded},
                 }
             },
             "/api/v1/documents/{id}": {
@@ -75,6 +101,7 @@ def openapi_document(settings: Settings) -> dict:
                     "responses": {
                         "200": _ok("#/components/schemas/DocumentDetail", "The document."),
                         "404": _error("No such document."),
+                        **guarded,
                     },
                 }
             },
@@ -82,7 +109,11 @@ def openapi_document(settings: Settings) -> dict:
                 "get": {
                     "summary": "This document",
                     "operationId": "openapi",
-                    "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_guard_errors(settings, protected=False),
+                    },
                 }
             },
             "/healthz": {
@@ -102,6 +133,15 @@ def openapi_document(settings: Settings) -> dict:
         },
         "components": {"schemas": _schemas(question, top_k, settings)},
     }
+    if settings.api_key:
+        document["components"]["securitySchemes"] = {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+        document["security"] = [{"apiKey": []}, {"bearer": []}]
+        for path in ("/healthz", "/readyz"):
+            document["paths"][path]["get"]["security"] = []
+    return document
 
 
 def _ok(ref: str, description: str) -> dict:
@@ -121,7 +161,10 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
             "type": "object",
             "required": ["question"],
             "additionalProperties": False,
-            "properties": {"question": question, "top_k": top_k},
+            "properties": {
+                "question": question,
+                "top_k": {**top_k, "type": ["integer", "null"], "description": "How many answers to return (null: the default)."},
+            },
         },
         "AskResponse": {
             "type": "object",

@@ -1,17 +1,35 @@
-"""The production WSGI server (gunicorn, threaded workers) for ``qa-service serve``."""
+"""The production WSGI server (gunicorn, threaded workers) for ``qa-service serve``.
+
+Overload: each worker admits ``Settings.in_flight_limit()`` requests at once (``overload.py``) and runs
+at least one thread more, so that a request beyond the limit is refused with 503 at once instead of
+waiting in gunicorn's queue. Shutdown: on SIGTERM or SIGINT gunicorn stops accepting connections and
+gives the requests in flight up to ``graceful_timeout`` seconds to finish.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from .settings import Settings
 
+#: Seconds the requests in flight get to finish after SIGTERM before workers are killed.
+GRACEFUL_TIMEOUT = 30
+
+
+def server_threads(settings: Settings) -> int:
+    """Threads per worker: the configured number, and always one more than the in-flight limit."""
+    return max(settings.threads, settings.in_flight_limit() + 1)
+
 
 class _Server(BaseApplication):
     """Gunicorn run from Python, each worker building its own app after the fork."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app_factory: Callable[[], Any] | None = None) -> None:
         self.settings = settings
+        self.app_factory = app_factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -19,10 +37,10 @@ class _Server(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
-            "threads": s.threads,
+            "threads": server_threads(s),
             "worker_class": "gthread",
             "timeout": 60,
-            "graceful_timeout": 30,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
             "accesslog": "-",
             "errorlog": "-",
@@ -35,11 +53,17 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201 - a WSGI app
+        if self.app_factory is not None:
+            return self.app_factory()
         from .app import create_app
 
         return create_app(self.settings)
 
 
-def run(settings: Settings) -> None:
-    """Serve until stopped (SIGTERM/SIGINT finish requests in flight first)."""
-    _Server(settings).run()
+def run(settings: Settings, app_factory: Callable[[], Any] | None = None) -> None:
+    """Serve until stopped (SIGTERM/SIGINT finish requests in flight first).
+
+    ``app_factory`` builds the WSGI app in each worker instead of ``create_app(settings)``; the test
+    suite uses it to serve an app whose answers are slow on purpose, to test shutdown and overload.
+    """
+    _Server(settings, app_factory).run()

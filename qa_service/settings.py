@@ -47,6 +47,11 @@ class Settings:
     workers: int = field(default=2, metadata={"env": "QA_WORKERS", "doc": "Worker processes of the production server."})
     threads: int = field(default=4, metadata={"env": "QA_THREADS", "doc": "Request threads per worker."})
     log_level: str = field(default="info", metadata={"env": "QA_LOG_LEVEL", "doc": "Log level: debug, info, warning, error."})
+    api_key: str = field(default="", repr=False, metadata={"env": "QA_API_KEY", "doc": "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health probes and OpenAPI document stay open)."})
+    rate_limit: str = field(default="", metadata={"env": "QA_RATE_LIMIT", "doc": "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); 429 with Retry-After beyond."})
+    rate_limit_storage: str = field(default="memory://", metadata={"env": "QA_RATE_LIMIT_STORAGE", "doc": "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them."})
+    max_in_flight: int = field(default=0, metadata={"env": "QA_MAX_IN_FLIGHT", "doc": "Requests one worker answers at once; one more gets 503 with Retry-After at once (0: QA_THREADS - 1). The server keeps a thread more than this free to refuse."})
+    index_poll_seconds: float = field(default=2.0, metadata={"env": "QA_INDEX_POLL_SECONDS", "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off."})
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -80,6 +85,21 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.torch_threads < 0 or self.query_cache_size < 0:
             raise SettingsError("QA_TORCH_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
+        if self.max_in_flight < 0 or self.index_poll_seconds < 0:
+            raise SettingsError("QA_MAX_IN_FLIGHT and QA_INDEX_POLL_SECONDS must not be negative")
+        if self.api_key and not all("!" <= ch <= "~" for ch in self.api_key):
+            raise SettingsError("QA_API_KEY must be printable ASCII without spaces")
+        if self.rate_limit:
+            from limits import parse_many
+
+            try:
+                parse_many(self.rate_limit)
+            except ValueError as exc:
+                raise SettingsError(f"QA_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as '60/minute'") from exc
+
+    def in_flight_limit(self) -> int:
+        """Requests one worker answers at once before it refuses more with 503."""
+        return self.max_in_flight or max(1, self.threads - 1)
 
     def resolved_model(self) -> str:
         """The model as sentence-transformers takes it: a folder path or a hub name.

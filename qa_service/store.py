@@ -178,6 +178,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     sentence_passage: np.ndarray
     sentence_number: np.ndarray
+    build: str = ""  # name of the build folder it was loaded from or saved to
 
 
 def check_manifest(manifest: IndexManifest, expected: dict[str, object]) -> list[str]:
@@ -297,6 +298,7 @@ def load_index(index_dir: Path, vector_index: type = FaissFlatIndex) -> IndexDat
         sentence_vectors=loaded["sentence_vectors"],
         sentence_passage=loaded["sentence_passage"],
         sentence_number=loaded["sentence_number"],
+        build=build.name,
     )
     _check_consistent(data)
     return data

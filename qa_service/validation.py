@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +13,13 @@ from .errors import BadRequest
 
 ASK_FIELDS = frozenset({"question", "top_k"})
 
+#: The rule of ``validate_question`` as a JSON Schema (ECMA-262, Unicode) pattern, for the OpenAPI
+#: document: no NUL anywhere and at least one letter or digit (``str.isalnum`` is exactly the Unicode
+#: categories L and N).
+QUESTION_PATTERN = r"^[^\u0000]*[\p{L}\p{N}][^\u0000]*$"
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+
 
 @dataclass(frozen=True)
 class AskRequest:
@@ -18,6 +27,40 @@ class AskRequest:
 
     question: str
     top_k: int
+
+
+class _DuplicateField(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise _DuplicateField(name)
+        seen[name] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """Decode a request body as strict JSON.
+
+    Python's decoder takes the last of duplicate keys and accepts ``NaN``/``Infinity``; another parser in
+    front of the service may read the same body differently, so both are refused here. Nesting too deep
+    for the decoder is refused like any other malformed body.
+    """
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_fields, parse_constant=_no_constant)
+    except _DuplicateField as exc:
+        raise BadRequest("duplicate_field", f"Field {exc.name!r} is given more than once.") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("invalid_json", "The request body is not valid JSON.") from None
 
 
 def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int) -> AskRequest:
@@ -31,7 +74,9 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
     top_k = body.get("top_k", default_top_k)
     if top_k is None:
         top_k = default_top_k
-    # bool is an int in Python; true/false is not a count.
+    # bool is an int in Python; true/false is not a count. JSON has one number type, so 3.0 is 3.
+    if isinstance(top_k, float) and top_k.is_integer():
+        top_k = int(top_k)
     if isinstance(top_k, bool) or not isinstance(top_k, int):
         raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
     return AskRequest(question, _check_top_k(top_k, max_top_k))
@@ -44,30 +89,30 @@ def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k:
             raise BadRequest(f"invalid_{name}", f"Give {name} once, not {len(args[name])} times.")
     question = validate_question((args.get("question") or [None])[0], max_chars)
     raw = (args.get("top_k") or [None])[0]
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return AskRequest(question, default_top_k)
-    try:
-        top_k = int(raw.strip())
-    except ValueError:
-        raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.") from None
-    return AskRequest(question, _check_top_k(top_k, max_top_k))
+    if not _INTEGER.fullmatch(raw.strip()):
+        raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
+    return AskRequest(question, _check_top_k(int(raw.strip()), max_top_k))
 
 
 def validate_question(value: Any, max_chars: int) -> str:
-    """The question stripped of surrounding space; refuse missing, empty, non-text or over-long ones."""
+    """The question stripped of surrounding space.
+
+    Refused: missing, not a string, over ``max_chars`` characters (counted as sent), containing NUL or
+    an unpaired surrogate, or without a single letter or digit (which covers empty and blank).
+    """
     if value is None:
         raise BadRequest("missing_question", "A question is required (field 'question').")
     if not isinstance(value, str):
         raise BadRequest("invalid_question", "The question must be a string.")
+    if len(value) > max_chars:
+        raise BadRequest("question_too_long", f"The question has {len(value)} characters; the limit is {max_chars}.")
+    if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise BadRequest("invalid_question", "The question contains characters that are not text.")
     question = value.strip()
     if not question:
         raise BadRequest("empty_question", "The question is empty.")
-    if len(question) > max_chars:
-        raise BadRequest(
-            "question_too_long", f"The question has {len(question)} characters; the limit is {max_chars}."
-        )
-    if "\x00" in question or any(unicodedata.category(ch) == "Cs" for ch in question):
-        raise BadRequest("invalid_question", "The question contains characters that are not text.")
     if not any(ch.isalnum() for ch in question):
         raise BadRequest("empty_question", "The question has no letters or digits.")
     return question

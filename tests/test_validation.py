@@ -40,7 +40,8 @@ def test_default_top_k():
         ({"question": "ok", "top_k": 21}, "invalid_top_k"),
         ({"question": "ok", "top_k": -1}, "invalid_top_k"),
         ({"question": "ok", "top_k": 2.5}, "invalid_top_k"),
-        ({"question": "ok", "top_k": 3.0}, "invalid_top_k"),
+        ({"question": "ok", "top_k": 3.5}, "invalid_top_k"),
+        ({"question": "ok", "top_k": 21.0}, "invalid_top_k"),
         ({"question": "ok", "top_k": "3"}, "invalid_top_k"),
         ({"question": "ok", "top_k": True}, "invalid_top_k"),
         ({"question": "ok", "top_k": 10**30}, "invalid_top_k"),
@@ -53,6 +54,12 @@ def test_invalid_json(body, code):
     assert info.value.code == code
     assert info.value.status == 400
     assert info.value.message
+
+
+def test_integral_number_is_an_integer():
+    # JSON has one number type and JSON Schema's "integer" accepts 3.0, so the API does too.
+    assert parse_ask_json({"question": "ok", "top_k": 3.0}, *LIMITS).top_k == 3
+    assert parse_ask_json({"question": "ok", "top_k": None}, *LIMITS).top_k == 3
 
 
 def test_question_at_the_limit_is_accepted():
