@@ -1,7 +1,8 @@
 """The Flask app factory: load the retriever once, register blueprints, errors, headers and guards.
 
 Guards, in the order a request meets them: the rate limit per client (``QA_RATE_LIMIT``, off by
-default), the in-flight limit of the worker (503 when full), the API key (``api.py``), then validation.
+default), the admission gate of the worker (``overload.py``: 503 when its threads and queue are full),
+the API key (``api.py``), then validation.
 Health probes and static files pass every guard.
 """
 
@@ -88,7 +89,9 @@ def create_app(
     register_error_handlers(app)
     if settings.rate_limit:
         _install_rate_limit(app, settings)
-    app.extensions["qa_gate"] = install_gate(app, settings.in_flight_limit(), _unguarded)
+    app.extensions["qa_gate"] = install_gate(
+        app, settings.threads, settings.max_queue, settings.queue_seconds, _unguarded
+    )
     watcher = IndexWatcher(state, lambda index: make_retriever(settings, index, state.current.encoder))
     app.extensions["qa_index_watcher"] = watcher
     if settings.index_poll_seconds:

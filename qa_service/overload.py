@@ -1,10 +1,11 @@
-"""Admission control: a worker answers at most N requests at once and refuses the next at once.
+"""Admission control: a worker answers a few requests at once, lets a few wait, and refuses the rest.
 
 Without it, a saturated server queues requests without bound (gunicorn's threads take connections as
 they come, and its pool queue holds up to ``worker_connections`` per worker): every client waits longer
-and longer and nothing says so. With it, a request that finds the worker full gets ``503`` with
-``Retry-After`` in a millisecond, and the requests admitted keep a bounded latency. The server runs one
-thread more than the limit, so that a thread is always free to refuse (see ``server.py``).
+and longer and nothing says so. With it, each worker answers at most ``slots`` requests at once, lets at
+most ``queue`` more wait for a slot (each at most ``wait_seconds``), and answers any request beyond that
+with ``503`` and ``Retry-After`` at once. The server runs ``slots + queue + 1`` threads per worker, so a
+thread is always free to refuse (see ``server.py``).
 """
 
 from __future__ import annotations
@@ -17,44 +18,54 @@ from flask import Flask, g
 from .errors import Overloaded
 
 
-class InFlightGate:
-    """A counter of requests being answered, with a ceiling."""
+class AdmissionGate:
+    """At most ``slots`` requests answered at once and ``queue`` waiting; the rest refused."""
 
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the in-flight limit must be at least 1")
-        self.limit = limit
-        self._count = 0
+    def __init__(self, slots: int, queue: int, wait_seconds: float) -> None:
+        if slots < 1 or queue < 0 or wait_seconds < 0:
+            raise ValueError("slots must be at least 1, queue and wait_seconds not negative")
+        self.slots = slots
+        self.queue = queue
+        self.wait_seconds = wait_seconds
+        self._free = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
+        self._admitted = 0
 
     @property
-    def in_flight(self) -> int:
-        """Requests admitted and not yet finished."""
-        return self._count
+    def admitted(self) -> int:
+        """Requests being answered or waiting for a slot."""
+        return self._admitted
 
-    def try_enter(self) -> bool:
-        """Admit one more request, unless ``limit`` are already in flight."""
+    def enter(self) -> bool:
+        """Take a slot, waiting in the queue if there is room in it; False when refused."""
         with self._lock:
-            if self._count >= self.limit:
+            if self._admitted >= self.slots + self.queue:
                 return False
-            self._count += 1
+            self._admitted += 1
+        if self._free.acquire(timeout=self.wait_seconds):
             return True
+        with self._lock:
+            self._admitted -= 1
+        return False
 
     def leave(self) -> None:
-        """One admitted request finished."""
+        """An admitted request finished: its slot is free."""
+        self._free.release()
         with self._lock:
-            self._count -= 1
+            self._admitted -= 1
 
 
-def install_gate(app: Flask, limit: int, exempt: Callable[[], bool], retry_after: int = 1) -> InFlightGate:
-    """Count every request but the exempt ones against ``limit``; refuse the excess with 503."""
-    gate = InFlightGate(limit)
+def install_gate(
+    app: Flask, slots: int, queue: int, wait_seconds: float, exempt: Callable[[], bool], retry_after: int = 1
+) -> AdmissionGate:
+    """Put every request but the exempt ones through an :class:`AdmissionGate`; 503 when refused."""
+    gate = AdmissionGate(slots, queue, wait_seconds)
 
     @app.before_request
     def _admit() -> None:
         if exempt():
             return
-        if not gate.try_enter():
+        if not gate.enter():
             raise Overloaded(retry_after)
         g._qa_admitted = True
 

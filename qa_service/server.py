@@ -1,8 +1,8 @@
 """The production WSGI server (gunicorn, threaded workers) for ``qa-service serve``.
 
-Overload: each worker admits ``Settings.in_flight_limit()`` requests at once (``overload.py``) and runs
-at least one thread more, so that a request beyond the limit is refused with 503 at once instead of
-waiting in gunicorn's queue. Shutdown: on SIGTERM or SIGINT gunicorn stops accepting connections and
+Overload: each worker answers ``QA_THREADS`` requests at once and lets ``QA_MAX_QUEUE`` more wait
+(``overload.py``); it runs one thread more than both, so that a request beyond them is refused with 503
+at once instead of waiting in gunicorn's own, unbounded queue. Shutdown: on SIGTERM or SIGINT gunicorn stops accepting connections and
 gives the requests in flight up to ``graceful_timeout`` seconds to finish.
 """
 
@@ -20,8 +20,8 @@ GRACEFUL_TIMEOUT = 30
 
 
 def server_threads(settings: Settings) -> int:
-    """Threads per worker: the configured number, and always one more than the in-flight limit."""
-    return max(settings.threads, settings.in_flight_limit() + 1)
+    """Threads per worker: those answering, those waiting in the admission queue, and one to refuse."""
+    return settings.threads + settings.max_queue + 1
 
 
 class _Server(BaseApplication):

@@ -50,7 +50,8 @@ class Settings:
     api_key: str = field(default="", repr=False, metadata={"env": "QA_API_KEY", "doc": "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health probes and OpenAPI document stay open)."})
     rate_limit: str = field(default="", metadata={"env": "QA_RATE_LIMIT", "doc": "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); 429 with Retry-After beyond."})
     rate_limit_storage: str = field(default="memory://", metadata={"env": "QA_RATE_LIMIT_STORAGE", "doc": "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them."})
-    max_in_flight: int = field(default=0, metadata={"env": "QA_MAX_IN_FLIGHT", "doc": "Requests one worker answers at once; one more gets 503 with Retry-After at once (0: QA_THREADS - 1). The server keeps a thread more than this free to refuse."})
+    max_queue: int = field(default=4, metadata={"env": "QA_MAX_QUEUE", "doc": "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at once."})
+    queue_seconds: float = field(default=5.0, metadata={"env": "QA_QUEUE_SECONDS", "doc": "Longest a request waits in that queue before it gets 503."})
     index_poll_seconds: float = field(default=2.0, metadata={"env": "QA_INDEX_POLL_SECONDS", "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off."})
 
     @classmethod
@@ -85,8 +86,8 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.torch_threads < 0 or self.query_cache_size < 0:
             raise SettingsError("QA_TORCH_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
-        if self.max_in_flight < 0 or self.index_poll_seconds < 0:
-            raise SettingsError("QA_MAX_IN_FLIGHT and QA_INDEX_POLL_SECONDS must not be negative")
+        if self.max_queue < 0 or self.queue_seconds < 0 or self.index_poll_seconds < 0:
+            raise SettingsError("QA_MAX_QUEUE, QA_QUEUE_SECONDS and QA_INDEX_POLL_SECONDS must not be negative")
         if self.api_key and not all("!" <= ch <= "~" for ch in self.api_key):
             raise SettingsError("QA_API_KEY must be printable ASCII without spaces")
         if self.rate_limit:
@@ -96,10 +97,6 @@ class Settings:
                 parse_many(self.rate_limit)
             except ValueError as exc:
                 raise SettingsError(f"QA_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as '60/minute'") from exc
-
-    def in_flight_limit(self) -> int:
-        """Requests one worker answers at once before it refuses more with 503."""
-        return self.max_in_flight or max(1, self.threads - 1)
 
     def resolved_model(self) -> str:
         """The model as sentence-transformers takes it: a folder path or a hub name.

@@ -111,8 +111,8 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60.0) -
     raise TimeoutError("server did not come up")
 
 
-def start_slow_server(tmp: Path, delay: float, workers: int = 1, threads: int = 2, max_in_flight: int = 1,
-                      log_path: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
+def start_slow_server(tmp: Path, delay: float, workers: int = 1, threads: int = 1, max_queue: int = 1,
+                      queue_seconds: float = 5.0, log_path: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
     """Start ``python -m tests.support serve`` (real gunicorn, slow fake encoder) on a free port.
 
     Returns the process, its port and the folder where each question's start is marked.
@@ -124,7 +124,7 @@ def start_slow_server(tmp: Path, delay: float, workers: int = 1, threads: int = 
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.support", "serve", "--port", str(port), "--index-dir", str(tmp / "index"),
          "--delay", str(delay), "--workers", str(workers), "--threads", str(threads),
-         "--max-in-flight", str(max_in_flight), "--markers", str(markers)],
+         "--max-queue", str(max_queue), "--queue-seconds", str(queue_seconds), "--markers", str(markers)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()
@@ -150,7 +150,8 @@ def _serve(args: argparse.Namespace) -> None:
 
     settings = Settings(
         corpus_dir=ROOT / "corpus", index_dir=Path(args.index_dir), host="127.0.0.1", port=args.port,
-        workers=args.workers, threads=args.threads, max_in_flight=args.max_in_flight, index_poll_seconds=0,
+        workers=args.workers, threads=args.threads, max_queue=args.max_queue, queue_seconds=args.queue_seconds,
+        index_poll_seconds=0,
         log_level="warning",
     )
     ensure_index(settings, FakeEncoder())
@@ -170,8 +171,9 @@ def main() -> None:
     serve.add_argument("--index-dir", required=True)
     serve.add_argument("--delay", type=float, default=1.0)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--threads", type=int, default=2)
-    serve.add_argument("--max-in-flight", type=int, default=1)
+    serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--max-queue", type=int, default=1)
+    serve.add_argument("--queue-seconds", type=float, default=5.0)
     serve.add_argument("--markers", required=True)
     args = parser.parse_args()
     if args.command == "serve":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import jsonschema
@@ -226,28 +227,34 @@ def test_schemathesis_with_every_guard_on(settings, retriever):
     _run_schemathesis(guarded, "GET", "/api/v1/documents", GenerationMode.POSITIVE, 5)
 
 
-# --- the in-flight limit ----------------------------------------------------------------------------
+# --- admission: answering, waiting, refused -----------------------------------------------------------
 
 
 @pytest.fixture
 def gated_app(fake_settings):
     encoder = GatedEncoder()
-    settings = fake_settings.replace(max_in_flight=2, index_poll_seconds=0)
+    settings = fake_settings.replace(threads=2, max_queue=1, queue_seconds=5, index_poll_seconds=0)
     app = create_app(settings, Retriever(ensure_index(settings, encoder), encoder))
     yield app, encoder
     encoder.release()
 
 
-def test_requests_over_the_in_flight_limit_get_503_at_once(gated_app):
+def test_requests_beyond_threads_and_queue_get_503_at_once(gated_app):
     app, encoder = gated_app
     gate = app.extensions["qa_gate"]
     encoder.hold = True
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         held = [pool.submit(app.test_client().post, "/api/v1/ask", json={"question": "terrorism"}) for _ in range(2)]
         encoder.wait_entered(2)
-        assert gate.in_flight == 2
+        queued = pool.submit(app.test_client().post, "/api/v1/ask", json={"question": "terrorism"})
+        deadline = time.monotonic() + 5
+        while gate.admitted < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
 
+        started = time.monotonic()
         refused = app.test_client().post("/api/v1/ask", json={"question": "terrorism"})
+        assert time.monotonic() - started < 0.5
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "1"
         assert refused.get_json()["error"]["code"] == "overloaded"
@@ -260,8 +267,29 @@ def test_requests_over_the_in_flight_limit_get_503_at_once(gated_app):
 
         encoder.release()
         assert [f.result().status_code for f in held] == [200, 200]
-    assert gate.in_flight == 0
+        assert queued.result().status_code == 200  # it waited its turn and was answered
+    assert gate.admitted == 0
     assert app.test_client().post("/api/v1/ask", json={"question": "terrorism"}).status_code == 200
+
+
+def test_a_request_waits_in_the_queue_no_longer_than_allowed(fake_settings):
+    encoder = GatedEncoder()
+    settings = fake_settings.replace(threads=1, max_queue=1, queue_seconds=0.3, index_poll_seconds=0)
+    app = create_app(settings, Retriever(ensure_index(settings, encoder), encoder))
+    encoder.hold = True
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(app.test_client().post, "/api/v1/ask", json={"question": "terrorism"})
+            encoder.wait_entered(1)
+            started = time.monotonic()
+            timed_out = app.test_client().post("/api/v1/ask", json={"question": "terrorism"})
+            waited = time.monotonic() - started
+            assert timed_out.status_code == 503 and 0.3 <= waited < 2
+            encoder.release()
+            assert held.result().status_code == 200
+    finally:
+        encoder.release()
+    assert app.extensions["qa_gate"].admitted == 0
 
 
 def test_failed_requests_free_their_slot(gated_app):
@@ -271,5 +299,5 @@ def test_failed_requests_free_their_slot(gated_app):
         assert client.post("/api/v1/ask", json={"question": ""}).status_code == 400
         assert client.post("/api/v1/ask", data="x" * 20000, content_type="application/json").status_code == 413
         assert client.get("/api/v1/nope").status_code == 404
-    assert app.extensions["qa_gate"].in_flight == 0
+    assert app.extensions["qa_gate"].admitted == 0
     assert client.post("/api/v1/ask", json={"question": "terrorism"}).status_code == 200

@@ -24,9 +24,9 @@ DELAY = 1.5
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
-    """One worker, two threads, one request in flight at most; each question takes DELAY seconds."""
+    """One worker answering one question at a time (DELAY seconds each) with one place in its queue."""
     tmp = tmp_path_factory.mktemp("slow-server")
-    process, port, markers = start_slow_server(tmp, DELAY, workers=1, threads=2, max_in_flight=1)
+    process, port, markers = start_slow_server(tmp, DELAY, workers=1, threads=1, max_queue=1)
     yield port, markers
     process.terminate()
     process.wait(timeout=40)
@@ -42,8 +42,10 @@ def _in_background(fn, *args):
 def test_overload_is_refused_at_once_with_retry_after(slow_server):
     port, markers = slow_server
     before = len(list(markers.iterdir()))
-    slow, box = _in_background(ask, port, "Who delivered the statement?")
+    answering, first = _in_background(ask, port, "Who delivered the statement?")
     wait_for_marker(markers, before + 1)
+    waiting, second = _in_background(ask, port, "terrorism")
+    time.sleep(0.3)  # let it take the one place in the queue
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         refused = list(pool.map(lambda _: ask(port, "terrorism"), range(6)))
@@ -51,15 +53,17 @@ def test_overload_is_refused_at_once_with_retry_after(slow_server):
         assert status == 503
         assert headers["Retry-After"] == "1"
         assert json.loads(body)["error"]["code"] == "overloaded"
-        assert seconds < DELAY / 2, "a refusal must not wait for the request in flight"
+        assert seconds < DELAY / 3, "a refusal must not wait for the requests ahead of it"
     # Probes are never refused: the worker is alive, only busy.
     assert request(port, "GET", "/healthz")[0] == 200
 
-    slow.join(timeout=30)
-    status, _, body, seconds = box["result"]
-    assert status == 200 and json.loads(body)["answers"]
-    assert seconds >= DELAY
-    # The slot is free again.
+    answering.join(timeout=30)
+    waiting.join(timeout=30)
+    status, _, body, seconds = first["result"]
+    assert status == 200 and json.loads(body)["answers"] and seconds >= DELAY
+    status, _, body, seconds = second["result"]
+    assert status == 200 and seconds >= 2 * DELAY - 0.5  # waited for the first, then was answered
+    # The slots are free again.
     assert ask(port, "terrorism")[0] == 200
 
 
@@ -107,7 +111,7 @@ def test_content_length_over_the_limit_is_refused_before_reading(slow_server):
 
 
 def test_sigterm_lets_requests_in_flight_finish(tmp_path):
-    process, port, markers = start_slow_server(tmp_path, delay=2.0, workers=1, threads=2, max_in_flight=1)
+    process, port, markers = start_slow_server(tmp_path, delay=2.0, workers=1, threads=1, max_queue=1)
     try:
         slow, box = _in_background(ask, port, "When did Kazakhstan accede to the nuclear terrorism convention?")
         wait_for_marker(markers, 1)
@@ -134,7 +138,5 @@ def test_server_threads_leave_one_free_to_refuse():
     from qa_service.server import server_threads
     from qa_service.settings import Settings
 
-    assert Settings(threads=4).in_flight_limit() == 3
-    assert server_threads(Settings(threads=4)) == 4
-    assert server_threads(Settings(threads=4, max_in_flight=8)) == 9
-    assert server_threads(Settings(threads=1)) == 2
+    assert server_threads(Settings(threads=4, max_queue=4)) == 9
+    assert server_threads(Settings(threads=1, max_queue=0)) == 2
