@@ -97,6 +97,8 @@ def create_app(
     if settings.index_poll_seconds:
         watcher.start(settings.index_poll_seconds)
     app.after_request(_security_headers)
+    # A page in a browser holds no secret: with a key, it answers as a plain form instead of calling the API.
+    app.context_processor(lambda: {"api_key_required": bool(settings.api_key)})
     return app
 
 

@@ -54,7 +54,7 @@ def test_page_has_no_inline_script_or_handlers(client):
     html = client.get("/", query_string={"q": "terrorism"}).get_data(as_text=True)
     for tag in re.findall(r"<script\b[^>]*>", html):
         assert 'src="/static/' in tag
-    assert not re.search(r"<script\b[^>]*>\s*\S", html), "inline script"
+    assert not re.search(r"<script\b[^>]*>\s*[^<\s]", html), "inline script"
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
     assert "javascript:" not in html
 
@@ -229,3 +229,11 @@ def test_rate_limit_setting_is_checked():
     with pytest.raises(SettingsError, match="QA_RATE_LIMIT"):
         Settings(rate_limit="lots").validate()
     Settings(rate_limit="10/second;300/hour").validate()
+
+
+def test_page_works_without_the_api_when_a_key_is_set(keyed, client):
+    # The open page must not depend on the protected API: no script that would call it without a key.
+    assert "app.js" in client.get("/").get_data(as_text=True)
+    html = keyed.test_client().get("/", query_string={"q": "terrorism"}).get_data(as_text=True)
+    assert "app.js" not in html
+    assert html.count('class="answer"') == 3  # answered by the server
