@@ -92,7 +92,7 @@ def ask(question: str, top_k: int | None, as_json: bool) -> None:
 @click.option("--host", default=None, help="Address to bind (default QA_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default QA_PORT or 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default QA_WORKERS).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per worker (default QA_THREADS).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Requests each worker answers at once (default QA_THREADS).")
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API and the page with gunicorn (builds the index first when needed)."""
     settings = _settings(host=host, port=port, workers=workers, threads=threads)
