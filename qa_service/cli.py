@@ -1,4 +1,4 @@
-"""The ``qa-service`` command: build the index, ask from the terminal, serve over HTTP."""
+"""The ``qa-service`` command: build the index, ask from the terminal, serve over HTTP, evaluate."""
 
 from __future__ import annotations
 
@@ -129,6 +129,40 @@ def _prepare_index(settings: Settings) -> None:
     except IndexProblem as exc:
         logging.getLogger("qa_service").error("cannot start: %s", exc)
         sys.exit(2)
+
+
+@main.command(name="eval")
+@click.argument("sets", nargs=-1)
+@click.option("--out-of-scope", "out_of_scope", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="JSONL of out-of-scope questions for the JSONL set(s).")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded).")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["full", "fusion", "dense", "bm25"]),
+              help="Rankings to measure (default: all; the first one's no_answer is reported).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a ranking parameter.")
+@click.option("--json", "json_path", default=None, metavar="PATH", help="Also write the figures as JSON ('-' = stdout).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".eval-cache", show_default=True,
+              help="Where the indexes of evaluated sets are kept between runs.")
+@click.option("--misses", type=click.IntRange(0, None), default=0, help="Print up to N questions missed at rank 1.")
+def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, modes: tuple[str, ...],
+          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int) -> None:
+    """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
+
+    Without SETS: the statement question sets under tests/data.
+    """
+    from pathlib import Path
+
+    from .evaluation import run_cli
+
+    settings = _settings()
+    try:
+        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(report_text)
+    if json_path == "-":
+        click.echo(json.dumps(data, indent=2))
+    elif json_path:
+        Path(json_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,29 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
     passages: list[Passage] = []
     for doc in documents:
         passages.extend(split_passages(doc, encoder.count_tokens, limit))
+    described = [{"id": d.id, "title": d.title, "path": d.path, "metadata": d.metadata} for d in documents]
+    data = index_passages(passages, described, files, settings, encoder, progress)
+    data.manifest.build_seconds = round(time.perf_counter() - started, 3)
+    data.build = save_index(settings.index_dir, data).name
+    return data
+
+
+def index_passages(
+    passages: list[Passage],
+    documents: list[dict],
+    corpus_files: dict[str, str],
+    settings: Settings,
+    encoder: Encoder,
+    progress: Progress | None = None,
+) -> IndexData:
+    """Embed ready-made passages (windows and sentences) into an index in memory, not yet saved.
+
+    ``documents`` are dicts with at least ``id`` and ``title``; each gets its passage count.
+    ``corpus_files`` maps source names to hashes and becomes the build's corpus fingerprint.
+    The evaluation harness calls this with the passages of a public dataset.
+    """
+    started = time.perf_counter()
+    limit = min(settings.max_passage_tokens, encoder.max_tokens)
     windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context)
     sentences = [(i, n, p.text[a:b]) for i, p in enumerate(passages) for n, (a, b) in enumerate(p.sentences)]
 
@@ -125,8 +148,8 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
         passages=len(passages),
         windows=len(windows),
         sentences=len(sentences),
-        corpus_files=files,
-        corpus_fingerprint=IndexManifest.fingerprint(files),
+        corpus_files=corpus_files,
+        corpus_fingerprint=IndexManifest.fingerprint(corpus_files),
         splitter_version=SPLITTER_VERSION,
         build_params=build_params(settings),
         versions=_versions(),
@@ -138,10 +161,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
         counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
     data = IndexData(
         manifest=manifest,
-        documents=[
-            {"id": d.id, "title": d.title, "path": d.path, "metadata": d.metadata, "passages": counts.get(d.id, 0)}
-            for d in documents
-        ],
+        documents=[{**d, "passages": counts.get(d["id"], 0)} for d in documents],
         passages=passages,
         vectors=FaissFlatIndex.from_vectors(window_vectors),
         window_passage=window_passage,
@@ -151,7 +171,6 @@ def build_index(settings: Settings, encoder: Encoder, progress: Progress | None 
         sentence_number=np.array([s[1] for s in sentences], dtype=np.int32),
     )
     manifest.build_seconds = round(time.perf_counter() - started, 3)
-    data.build = save_index(settings.index_dir, data).name
     return data
 
 

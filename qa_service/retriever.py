@@ -39,6 +39,9 @@ class RankingParams:
     no_answer_threshold: float = 0.38
     candidates: int = 100
     duplicate_cosine: float = 0.97
+    normalisation: str = "minmax"  # how dense and lexical scores are scaled before mixing (full mode)
+    fusion: str = "convex"  # "convex" (weighted sum of scaled scores) or "rrf" (reciprocal rank fusion)
+    rrf_k: int = 60
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Answer:
     lexical: float
     sentence: float
     matched_terms: tuple[str, ...]
+    passage_id: int = -1  # position of the passage in the index
 
 
 @dataclass(frozen=True)
@@ -129,17 +133,7 @@ class Retriever:
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
-
-        if mode == "dense":
-            fused = dense
-        elif mode == "bm25":
-            fused = lexical
-        else:
-            dense_part = _minmax(dense)
-            if mode == "full":
-                w = params.sentence_weight
-                dense_part = (1 - w) * dense_part + w * _minmax(sentence)
-            fused = params.dense_weight * dense_part + (1 - params.dense_weight) * _minmax(lexical)
+        fused = self._fuse(mode, dense, lexical, sentence)
 
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, top_k)
@@ -158,6 +152,7 @@ class Retriever:
                     lexical=round(float(lexical[pos]), 4),
                     sentence=round(float(sentence[pos]), 4),
                     matched_terms=tuple(matched_terms(question, passage.text)),
+                    passage_id=pid,
                 )
             )
         best_dense = float(dense_scores[0]) if len(dense_scores) else 0.0
@@ -183,25 +178,42 @@ class Retriever:
         ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
         return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
 
+    def _fuse(self, mode: Mode, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray) -> np.ndarray:
+        """The ranking score of each candidate in ``mode``."""
+        params = self.params
+        if mode == "dense":
+            return dense
+        if mode == "bm25":
+            return lexical
+        if mode == "fusion":  # the simple baseline: min-max scaled passage cosine and BM25, mixed
+            return params.dense_weight * _minmax(dense) + (1 - params.dense_weight) * _minmax(lexical)
+        w = params.sentence_weight
+        if params.fusion == "rrf":
+            semantic = (1 - w) * _rrf(dense, params.rrf_k) + w * _rrf(sentence, params.rrf_k)
+            return params.dense_weight * semantic + (1 - params.dense_weight) * _rrf(lexical, params.rrf_k)
+        scale = _SCALERS[params.normalisation]
+        semantic = (1 - w) * scale(dense) + w * scale(sentence)
+        return params.dense_weight * semantic + (1 - params.dense_weight) * scale(lexical)
+
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
         """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
-        out = np.empty(len(candidates), dtype=np.float32)
-        for i, pid in enumerate(candidates.tolist()):
-            score = known.get(pid)
-            if score is None:
-                rows = self._windows_of[pid]
-                score = float(np.max(self.index.vectors.vectors(rows) @ query)) if len(rows) else 0.0
-            out[i] = score
+        out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
+        missing = np.flatnonzero(np.isnan(out))
+        if len(missing):
+            groups = [self._windows_of[int(candidates[i])] for i in missing]
+            rows = np.concatenate(groups)
+            cosines = self.index.vectors.vectors(rows) @ query
+            out[missing] = _max_by_group(cosines, [len(g) for g in groups])
         return out
 
     def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Cosine of each candidate's best sentence."""
-        best = np.zeros(len(candidates), dtype=np.float32)
-        for i, pid in enumerate(candidates.tolist()):
-            rows = self._sentences_of[pid]
-            if len(rows):
-                best[i] = float(np.max(self.index.sentence_vectors[rows] @ query))
-        return best
+        """Cosine of each candidate's best sentence (0 for a passage without sentences)."""
+        if not len(candidates):
+            return np.zeros(0, dtype=np.float32)
+        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
+        rows = np.concatenate(groups)
+        cosines = self.index.sentence_vectors[rows] @ query
+        return _max_by_group(cosines, [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
         """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones."""
@@ -248,6 +260,37 @@ def _group_rows(owner: np.ndarray, count: int) -> list[np.ndarray]:
     return [order[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
+def _max_by_group(values: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """The maximum of each consecutive group of ``values`` (0 for an empty group)."""
+    out = np.zeros(len(sizes), dtype=np.float32)
+    sizes_arr = np.asarray(sizes)
+    nonempty = np.flatnonzero(sizes_arr > 0)
+    if len(nonempty):
+        starts = np.concatenate(([0], np.cumsum(sizes_arr)[:-1]))[nonempty]
+        out[nonempty] = np.maximum.reduceat(values.astype(np.float32), starts)
+    return out
+
+
+def _rrf(values: np.ndarray, k: int) -> np.ndarray:
+    """Reciprocal rank of each value among ``values`` (best = highest), as 1 / (k + rank)."""
+    ranks = np.empty(len(values), dtype=np.float32)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
+    return 1.0 / (k + ranks)
+
+
+def _zscore(values: np.ndarray) -> np.ndarray:
+    if not len(values):
+        return values
+    std = float(values.std())
+    return (values - float(values.mean())) / std if std > 1e-9 else np.zeros_like(values)
+
+
+def _by_max(values: np.ndarray) -> np.ndarray:
+    """Scores divided by the best (cosines and BM25 are both 0 for "nothing in common")."""
+    high = float(values.max()) if len(values) else 0.0
+    return values / high if high > 1e-9 else np.zeros_like(values)
+
+
 def _minmax(values: np.ndarray) -> np.ndarray:
     if not len(values):
         return values
@@ -257,6 +300,7 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
+_SCALERS = {"minmax": _minmax, "zscore": _zscore, "max": _by_max}
 _SPACE = re.compile(r"\s+")
 
 
