@@ -136,8 +136,9 @@ def _prepare_index(settings: Settings) -> None:
 @click.option("--out-of-scope", "out_of_scope", type=click.Path(exists=True, dir_okay=False), default=None,
               help="JSONL of out-of-scope questions for the JSONL set(s).")
 @click.option("--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded).")
-@click.option("--mode", "modes", multiple=True, type=click.Choice(["full", "fusion", "dense", "bm25"]),
-              help="Rankings to measure (default: all; the first one's no_answer is reported).")
+@click.option("--mode", "modes", multiple=True, metavar="RANKING",
+              help="A ranking to measure: full, fusion, fusion@WEIGHT, dense, bm25 (repeatable; default: full, "
+              "fusion@0.5, fusion@0.7, dense, bm25). The first one's no_answer is reported.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a ranking parameter.")
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Also write the figures as JSON ('-' = stdout).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".eval-cache", show_default=True,

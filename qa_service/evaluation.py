@@ -337,13 +337,31 @@ def summarise(mode: str, ranks: Sequence[int | None]) -> ModeReport:
     return ModeReport(mode, recall, mrr, len(ranks))
 
 
+#: The rankings measured by default: the final one first (its no_answer is reported), then the baselines.
+DEFAULT_MODES = ("full", "fusion@0.5", "fusion@0.7", "dense", "bm25")
+
+
+def _mode(retriever: Retriever, name: str) -> tuple[Retriever, Mode]:
+    """The retriever and mode for a ranking name: a mode, or ``fusion@W`` (simple fusion at dense weight W)."""
+    base, _, weight = name.partition("@")
+    if base not in MODES or (weight and base != "fusion"):
+        raise ValueError(f"unknown ranking {name!r}: use one of {', '.join(MODES)} or fusion@WEIGHT")
+    if weight:
+        try:
+            w = float(weight)
+        except ValueError as exc:
+            raise ValueError(f"unknown ranking {name!r}: the weight is not a number") from exc
+        return retriever.with_params(dataclasses.replace(retriever.params, fusion_weight=w)), "fusion"
+    return retriever, base  # type: ignore[return-value]
+
+
 def evaluate(
     retriever: Retriever,
     qset: QuestionSet,
-    modes: Sequence[Mode] = MODES,
+    modes: Sequence[str] = DEFAULT_MODES,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Run every question of ``qset`` through ``retriever`` in each mode and measure."""
+    """Run every question of ``qset`` through ``retriever`` in each ranking and measure."""
     import time
 
     started = time.perf_counter()
@@ -356,24 +374,26 @@ def evaluate(
     reports = []
     flagged_answerable = 0
     misses: list[dict] = []
-    for mode in modes:
+    for name in modes:
+        ranker, mode = _mode(retriever, name)
         ranks = []
         for q, g in zip(qset.questions, gold):
-            result = retriever.ask(q.text, 10, mode)
+            result = ranker.ask(q.text, 10, mode)
             ranked = [a.passage_id for a in result.answers]
             rank = first_hit(ranked, g)
             ranks.append(rank)
-            if mode == modes[0]:
+            if name == modes[0]:
                 flagged_answerable += result.no_answer
                 if rank != 1:
                     misses.append({"question": q.text, "rank": rank, "gold": sorted(g), "got": ranked[:3]})
             done += 1
             if progress:
                 progress(done, total)
-        reports.append(summarise(mode, ranks))
+        reports.append(summarise(name, ranks))
     flagged_oos = 0
     for question in qset.out_of_scope:
-        flagged_oos += retriever.ask(question, 1, modes[0]).no_answer
+        ranker, mode = _mode(retriever, modes[0])
+        flagged_oos += ranker.ask(question, 10, mode).no_answer
         done += 1
         if progress:
             progress(done, total)
@@ -392,10 +412,16 @@ def evaluate(
 
 MODE_LABELS = {
     "full": "final ranking (full)",
-    "fusion": "fusion without refinements",
+    "fusion": "simple fusion (min-max, convex)",
     "dense": "dense only",
     "bm25": "BM25 only",
 }
+
+
+def _label(name: str) -> str:
+    base, _, weight = name.partition("@")
+    label = MODE_LABELS.get(base, base)
+    return label.replace("convex", f"convex {weight}") if weight else label
 
 
 def format_table(reports: Sequence[Report]) -> str:
@@ -406,7 +432,7 @@ def format_table(reports: Sequence[Report]) -> str:
         for m in report.modes:
             cells = " | ".join(f"{m.recall[k]:.3f}" for k in CUTOFFS)
             label = f"{report.name} ({m.questions} q, {report.passages} passages)"
-            lines.append(f"| {label} | {MODE_LABELS.get(m.mode, m.mode)} | {cells} | {m.mrr:.3f} |")
+            lines.append(f"| {label} | {_label(m.mode)} | {cells} | {m.mrr:.3f} |")
     lines += ["", "| set | out-of-scope flagged no_answer | answerable flagged no_answer |", "|---|---|---|"]
     for report in reports:
         a = report.abstention
@@ -470,7 +496,7 @@ def run_cli(
         index = prepare_index(qset, settings, encoder, cache_dir)
         queries = PrecomputedQueries(encoder, [q.text for q in qset.questions] + qset.out_of_scope, settings.batch_size)
         retriever = Retriever(index, queries, params)
-        reports.append(evaluate(retriever, qset, tuple(modes) or MODES))
+        reports.append(evaluate(retriever, qset, tuple(modes) or DEFAULT_MODES))
     text = format_table(reports)
     lines = [text]
     for report in reports:

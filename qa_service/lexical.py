@@ -17,6 +17,8 @@ import numpy as np
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
 # Content words in scikit-learn's list that matter for questions about statements and reports.
 _KEEP = frozenset({"un", "system", "fire", "bill", "interest", "computer", "mill"})
+# Auxiliaries that scikit-learn's list lacks and every other question contains.
+_EXTRA = frozenset({"does", "did", "doing"})
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +26,7 @@ def stopwords() -> frozenset[str]:
     """The English stopword list used for BM25 and for matched-term reporting."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS) - _KEEP
+    return (frozenset(ENGLISH_STOP_WORDS) | _EXTRA) - _KEEP
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +77,71 @@ def matched_terms(question: str, text: str) -> list[str]:
     return out
 
 
+_NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion trillion dozen dozens hundreds thousands millions billions half once twice".split()
+)
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_ASKS_NUMBER = re.compile(r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I)
+_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*when\b", re.I)
+_SMALL_WORDS = frozenset({"of", "and", "the", "for", "on", "in", "to", "&"})
+
+
+def expected_answer(question: str) -> str | None:
+    """The kind of answer a question asks for, when its wording says: "number", "date" or None."""
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    if _ASKS_DATE.search(question):
+        return "date"
+    return None
+
+
+def holds_answer(text: str, kind: str) -> bool:
+    """Whether ``text`` contains something of the ``kind`` a question asks for (a number, a date)."""
+    lowered = [w.lower() for w, _, _ in words(text)]
+    has_digit = any(any(c.isdigit() for c in w) for w in lowered)
+    if kind == "number":
+        return has_digit or any(w in _NUMBER_WORDS for w in lowered)
+    if kind == "date":
+        return has_digit or any(w in _MONTHS for w in lowered)
+    return True
+
+
+def _name_tokens(text: str) -> list[str]:
+    """Words of ``text`` that name something: capitalised (not first in a sentence) or holding a digit."""
+    out = []
+    previous_end = ""
+    for word, start, _ in words(text):
+        if "-" in word and any(w == word.split("-")[0] for w in out):
+            continue
+        stripped = re.sub(r"['’]s$", "", word)
+        first = start == 0 or previous_end in ".?!:"
+        if any(c.isdigit() for c in stripped) or (stripped[:1].isupper() and not first and stripped != "I"):
+            out.append(stripped)
+        previous_end = text[max(0, start - 2) : start].strip()[-1:] if start else ""
+    return out
+
+
+_CAPITAL_RUN = re.compile(
+    r"\b[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&)[ \t]+)*[A-Z][\w'’-]*)+"
+)
+
+
+def _acronyms(text: str) -> set[str]:
+    """Initials of runs of capitalised words ("General Assembly" → "GA"), for acronyms a text implies."""
+    found: set[str] = set()
+    for match in _CAPITAL_RUN.finditer(text):
+        initials = [w[0] for w in match.group(0).split() if w[:1].isupper()]
+        for i in range(len(initials)):
+            for j in range(i + 2, min(len(initials), i + 6) + 1):
+                found.add("".join(initials[i:j]))
+    return found
+
+
 class LexicalIndex:
     """BM25 over passages' texts (with their context), built in memory when the index loads."""
 
@@ -88,6 +155,12 @@ class LexicalIndex:
         corpus = [terms(t) or [""] for t in texts]
         if self._size:
             self._bm25.index(corpus, show_progress=False)
+        self._df: dict[str, int] = {}
+        for doc_terms in corpus:
+            for t in set(doc_terms):
+                self._df[t] = self._df.get(t, 0) + 1
+        self._words = {w.lower() for t in texts for w, _, _ in words(t)}
+        self._acronyms = set().union(*(_acronyms(t) for t in texts)) if texts else set()
 
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage for ``question`` (zeros when no term is known)."""
@@ -98,3 +171,43 @@ class LexicalIndex:
         if not known:
             return np.zeros(self._size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a stemmed term (highest for a term no passage has)."""
+        df = self._df.get(term, 0)
+        return float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+
+    def question_weight(self, question: str) -> float:
+        """The sum of the IDFs of the question's content terms: about the BM25 score of a passage that has
+        each of them once (at average length), so that BM25 divided by it is comparable across questions."""
+        return sum(self.idf(t) for t in terms(question))
+
+    def coverage(self, question: str) -> float:
+        """Share of the question's content terms that occur in the corpus, each weighted by its IDF.
+
+        1.0 when every term occurs somewhere (or the question has none); a question about something the
+        corpus never mentions scores low, while words every passage has weigh little.
+        """
+        wanted = set(terms(question))
+        if not wanted:
+            return 1.0
+        weights = {t: self.idf(t) for t in wanted}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in self._df) / total if total else 1.0
+
+    def unknown_names(self, question: str) -> list[str]:
+        """Names and numbers in the question (capitalised words, years, figures) the corpus never mentions.
+
+        An all-capital word also counts as known when it is the initials of capitalised words of the
+        corpus ("GA" for "General Assembly").
+        """
+        stemmer = _stemmer()
+        out = []
+        for name in _name_tokens(question):
+            lower = name.lower()
+            if lower in self._words or stemmer.stemWord(lower) in self._df:
+                continue
+            if name.isupper() and name in self._acronyms:
+                continue
+            out.append(name)
+        return out

@@ -14,6 +14,7 @@ Ranking, in order:
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from .corpus import Passage, context_prefix
 from .encoder import Encoder
-from .lexical import LexicalIndex, matched_terms, terms
+from .lexical import LexicalIndex, expected_answer, holds_answer, matched_terms, terms
 from .store import IndexData
 
 Mode = Literal["full", "fusion", "dense", "bm25"]
@@ -32,16 +33,22 @@ MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
 
 @dataclass(frozen=True)
 class RankingParams:
-    """Knobs of the ranking; defaults are the measured choice (see ``qa-service eval``)."""
+    """Knobs of the ranking and of the no-answer rule; defaults are the measured choice (``qa-service eval``)."""
 
-    dense_weight: float = 0.5
-    sentence_weight: float = 0.5  # share of the dense part given to the best sentence (full mode)
-    no_answer_threshold: float = 0.38
+    dense_weight: float = 0.4  # weight of the semantic part of the final score; BM25 gets the rest
+    sentence_weight: float = 0.75  # share of the semantic part given to the best sentence (full mode)
+    normalisation: str = "absolute"  # how the parts are scaled before mixing (full mode): absolute, minmax, zscore
+    fusion: str = "convex"  # "convex" (weighted sum of scaled parts) or "rrf" (reciprocal rank fusion)
+    rrf_k: int = 60
+    fusion_weight: float = 0.5  # dense weight of the simple min-max fusion (the "fusion" baseline mode)
     candidates: int = 100
     duplicate_cosine: float = 0.97
-    normalisation: str = "minmax"  # how dense and lexical scores are scaled before mixing (full mode)
-    fusion: str = "convex"  # "convex" (weighted sum of scaled scores) or "rrf" (reciprocal rank fusion)
-    rrf_k: int = 60
+    # no_answer when dense_coef·dense + sentence_coef·sentence + coverage_coef·coverage < no_answer_threshold
+    no_answer_threshold: float = 0.38
+    dense_coef: float = 1.0
+    sentence_coef: float = 0.0
+    coverage_coef: float = 0.0
+    evidence_passages: int = 3  # how many of the best passages must hold the number/date a question asks for
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,18 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What the no-answer rule looks at: how well the corpus seems to cover the question."""
+
+    dense: float  # best dense cosine of any passage
+    sentence: float  # best cosine of any sentence among the candidates
+    coverage: float  # IDF-weighted share of the question's content terms that the corpus has
+    unknown_names: tuple[str, ...]  # names and numbers of the question the corpus never mentions
+    missing_answer: str | None  # "number"/"date" when the question asks for one and the best passages hold none
+    confidence: float  # the calibrated combination compared with the threshold
+
+
+@dataclass(frozen=True)
 class Result:
     """The answers to one question, best first."""
 
@@ -78,6 +97,7 @@ class Result:
     no_answer: bool
     best_dense: float
     took_ms: float
+    evidence: Evidence | None = None
 
 
 class Retriever:
@@ -133,10 +153,12 @@ class Retriever:
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
-        fused = self._fuse(mode, dense, lexical, sentence)
+        fused = self._fuse(mode, question, dense, lexical, sentence)
 
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
-        chosen = self._without_duplicates(candidates, order, top_k)
+        chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
+        evidence = self._evidence(question, dense_scores, sentence, [int(candidates[i]) for i in chosen[:self.params.evidence_passages]])
+        chosen = chosen[:top_k]
         question_terms = set(terms(question))
         answers = []
         for rank, pos in enumerate(chosen, start=1):
@@ -155,9 +177,34 @@ class Retriever:
                     passage_id=pid,
                 )
             )
-        best_dense = float(dense_scores[0]) if len(dense_scores) else 0.0
-        no_answer = best_dense < params.no_answer_threshold
-        return Result(question, tuple(answers), no_answer, round(best_dense, 4), _ms(started))
+        no_answer = self.no_answer(evidence)
+        return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
+
+    def no_answer(self, evidence: Evidence) -> bool:
+        """The calibrated rule: low confidence, a name the corpus never mentions, or a missing number/date."""
+        return (
+            evidence.confidence < self.params.no_answer_threshold
+            or bool(evidence.unknown_names)
+            or evidence.missing_answer is not None
+        )
+
+    def _evidence(self, question: str, dense_scores: np.ndarray, sentence: np.ndarray, best: list[int]) -> Evidence:
+        """The signals of the no-answer rule for one question (``best``: the top passages' ids)."""
+        p = self.params
+        dense = float(dense_scores[0]) if len(dense_scores) else 0.0
+        best_sentence = float(sentence.max()) if len(sentence) else 0.0
+        coverage = self.lexical.coverage(question)
+        kind = expected_answer(question)
+        missing = kind if kind and not any(holds_answer(self.index.passages[i].text, kind) for i in best) else None
+        confidence = p.dense_coef * dense + p.sentence_coef * best_sentence + p.coverage_coef * coverage
+        return Evidence(
+            round(dense, 4),
+            round(best_sentence, 4),
+            round(coverage, 4),
+            tuple(self.lexical.unknown_names(question)),
+            missing,
+            round(confidence, 4),
+        )
 
     # -- scoring pieces --------------------------------------------------------------------------
 
@@ -178,7 +225,15 @@ class Retriever:
         ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
         return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
 
-    def _fuse(self, mode: Mode, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray) -> np.ndarray:
+    def with_params(self, params: RankingParams) -> Retriever:
+        """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
+        other = copy.copy(self)
+        other.params = params
+        return other
+
+    def _fuse(
+        self, mode: Mode, question: str, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray
+    ) -> np.ndarray:
         """The ranking score of each candidate in ``mode``."""
         params = self.params
         if mode == "dense":
@@ -186,14 +241,20 @@ class Retriever:
         if mode == "bm25":
             return lexical
         if mode == "fusion":  # the simple baseline: min-max scaled passage cosine and BM25, mixed
-            return params.dense_weight * _minmax(dense) + (1 - params.dense_weight) * _minmax(lexical)
-        w = params.sentence_weight
+            return params.fusion_weight * _minmax(dense) + (1 - params.fusion_weight) * _minmax(lexical)
+        w, wd = params.sentence_weight, params.dense_weight
         if params.fusion == "rrf":
             semantic = (1 - w) * _rrf(dense, params.rrf_k) + w * _rrf(sentence, params.rrf_k)
-            return params.dense_weight * semantic + (1 - params.dense_weight) * _rrf(lexical, params.rrf_k)
+            return wd * semantic + (1 - wd) * _rrf(lexical, params.rrf_k)
+        if params.normalisation == "absolute":
+            # Cosines as they are (clipped at 0) and BM25 over what the question's terms could at best
+            # contribute (the sum of their IDFs), capped at 1: the score means the same for every question.
+            semantic = (1 - w) * np.maximum(dense, 0) + w * np.maximum(sentence, 0)
+            weight = self.lexical.question_weight(question)
+            lexical_part = np.minimum(lexical / weight, 1.0) if weight > 0 else np.zeros_like(lexical)
+            return wd * semantic + (1 - wd) * lexical_part
         scale = _SCALERS[params.normalisation]
-        semantic = (1 - w) * scale(dense) + w * scale(sentence)
-        return params.dense_weight * semantic + (1 - params.dense_weight) * scale(lexical)
+        return wd * ((1 - w) * scale(dense) + w * scale(sentence)) + (1 - wd) * scale(lexical)
 
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
         """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
@@ -285,12 +346,6 @@ def _zscore(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / std if std > 1e-9 else np.zeros_like(values)
 
 
-def _by_max(values: np.ndarray) -> np.ndarray:
-    """Scores divided by the best (cosines and BM25 are both 0 for "nothing in common")."""
-    high = float(values.max()) if len(values) else 0.0
-    return values / high if high > 1e-9 else np.zeros_like(values)
-
-
 def _minmax(values: np.ndarray) -> np.ndarray:
     if not len(values):
         return values
@@ -300,7 +355,7 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-_SCALERS = {"minmax": _minmax, "zscore": _zscore, "max": _by_max}
+_SCALERS = {"minmax": _minmax, "zscore": _zscore}
 _SPACE = re.compile(r"\s+")
 
 
