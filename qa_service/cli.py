@@ -143,9 +143,12 @@ def _prepare_index(settings: Settings) -> None:
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Also write the figures as JSON ('-' = stdout).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".eval-cache", show_default=True,
               help="Where the indexes of evaluated sets are kept between runs.")
-@click.option("--misses", type=click.IntRange(0, None), default=0, help="Print up to N questions missed at rank 1.")
+@click.option("--misses", type=click.IntRange(0, None), default=0,
+              help="Print up to N questions missed at rank 1, and the questions no_answer got wrong.")
+@click.option("--calibrate", is_flag=True,
+              help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.")
 def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, modes: tuple[str, ...],
-          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int) -> None:
+          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int, calibrate: bool) -> None:
     """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
 
     Without SETS: the statement question sets under tests/data.
@@ -156,7 +159,7 @@ def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, mo
 
     settings = _settings()
     try:
-        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses)
+        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(report_text)

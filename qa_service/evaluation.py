@@ -24,7 +24,7 @@ import numpy as np
 from .corpus import SPLITTER_VERSION, Passage, corpus_fingerprint, split_sentences
 from .encoder import Encoder
 from .indexer import build_params, ensure_index, index_passages
-from .retriever import MODES, Mode, RankingParams, Retriever
+from .retriever import MODES, Evidence, Mode, RankingParams, Retriever
 from .settings import Settings
 from .store import IndexCorrupt, IndexData, IndexManifest, IndexMissing, check_manifest, load_index, save_index
 
@@ -167,7 +167,9 @@ def load_clapnq(folder: Path) -> QuestionSet:
             else:
                 oos.append(row["input"].strip())
     sources = {p.name: _file_hash(p) for p in files.values()} | {"loader": f"clapnq-{LOADER_VERSION}"}
-    return QuestionSet("clapnq-dev", questions, oos, passages, list(documents.values()), sources)
+    # Each passage has its own article title, which says what it is about: embedded with it (as the
+    # issue's ClapNQ baselines are), unlike a single-document corpus where every passage shares one title.
+    return QuestionSet("clapnq-dev", questions, oos, passages, list(documents.values()), sources, embed_context=True)
 
 
 def load_question_set(spec: str, corpus_dir: Path, out_of_scope: Path | None = None) -> QuestionSet:
@@ -407,6 +409,112 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------------
+# Calibrating the no-answer rule
+
+
+@dataclass(frozen=True)
+class NoAnswerRule:
+    """The calibrated confidence (dense + sentence_coef·sentence + coverage_coef·coverage) and threshold."""
+
+    sentence_coef: float
+    coverage_coef: float
+    threshold: float
+
+    def confidence(self, e: Evidence) -> float:
+        """The rule's confidence that the corpus answers, from one question's evidence."""
+        return e.dense + self.sentence_coef * e.sentence + self.coverage_coef * e.coverage
+
+    def flags(self, e: Evidence) -> bool:
+        """Whether the rule says no_answer (the same decision as :meth:`Retriever.no_answer`)."""
+        return self.confidence(e) < self.threshold or bool(e.unknown_names) or e.missing_answer is not None
+
+
+@dataclass
+class Calibration:
+    """The chosen rule, its figures on the set it was chosen on, and cross-validated figures."""
+
+    rule: NoAnswerRule
+    out_of_scope_flagged: float
+    answerable_flagged: float
+    cv_out_of_scope_flagged: float
+    cv_answerable_flagged: float
+    folds: int
+
+
+SENTENCE_COEFS = (0.0, 0.5, 1.0)
+COVERAGE_COEFS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def collect_evidence(retriever: Retriever, questions: Sequence[str]) -> list[Evidence]:
+    """The no-answer evidence of each question, as the final ranking sees it."""
+    return [retriever.ask(q, 3).evidence for q in questions]  # type: ignore[misc]
+
+
+def fit_rule(answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], max_answerable: float = 0.05) -> NoAnswerRule:
+    """The rule that flags the most out-of-scope questions while flagging at most ``max_answerable`` of
+    the answerable ones (ties: the simpler rule, then the lower threshold).
+
+    The threshold sits halfway between the last answerable confidence it may flag and the next one.
+    """
+    best: tuple[int, float, NoAnswerRule] | None = None
+    budget = int(np.floor(max_answerable * len(answerable) + 1e-9))
+    for sc in SENTENCE_COEFS:
+        for cc in COVERAGE_COEFS:
+            probe = NoAnswerRule(sc, cc, -np.inf)
+            fixed = sum(probe.flags(e) for e in answerable)
+            free = sorted(probe.confidence(e) for e in answerable if not probe.flags(e))
+            room = budget - fixed
+            if room < 0:
+                continue
+            if not free:
+                threshold = np.inf
+            elif room == 0:
+                threshold = free[0] - 1e-6
+            elif room >= len(free):
+                threshold = free[-1] + 1e-6
+            else:
+                threshold = (free[room - 1] + free[room]) / 2
+            rule = NoAnswerRule(sc, cc, round(float(threshold), 4))
+            caught = sum(rule.flags(e) for e in out_of_scope)
+            key = (caught, -(sc + cc))
+            if best is None or key > best[:2]:
+                best = (caught, -(sc + cc), rule)
+    if best is None:
+        return NoAnswerRule(0.0, 0.0, -1.0)
+    return best[2]
+
+
+def calibrate(
+    answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], folds: int = 5, seed: int = 13,
+    max_answerable: float = 0.05,
+) -> Calibration:
+    """Fit the rule on all questions, and estimate how it does on unseen ones by ``folds``-fold
+    cross-validation (each fold's questions judged by a rule fitted on the other folds)."""
+    rule = fit_rule(answerable, out_of_scope, max_answerable)
+    rng = random.Random(seed)
+    fold_a = [i % folds for i in range(len(answerable))]
+    fold_o = [i % folds for i in range(len(out_of_scope))]
+    rng.shuffle(fold_a)
+    rng.shuffle(fold_o)
+    cv_a = cv_o = 0
+    for k in range(folds):
+        fitted = fit_rule(
+            [e for e, f in zip(answerable, fold_a) if f != k], [e for e, f in zip(out_of_scope, fold_o) if f != k],
+            max_answerable,
+        )
+        cv_a += sum(fitted.flags(e) for e, f in zip(answerable, fold_a) if f == k)
+        cv_o += sum(fitted.flags(e) for e, f in zip(out_of_scope, fold_o) if f == k)
+    return Calibration(
+        rule,
+        sum(rule.flags(e) for e in out_of_scope) / max(len(out_of_scope), 1),
+        sum(rule.flags(e) for e in answerable) / max(len(answerable), 1),
+        cv_o / max(len(out_of_scope), 1),
+        cv_a / max(len(answerable), 1),
+        folds,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Output
 
 
@@ -478,6 +586,7 @@ def run_cli(
     overrides: Sequence[str],
     cache_dir: Path,
     misses: int = 0,
+    calibrate_rule: bool = False,
 ) -> tuple[str, dict]:
     """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
     from .encoder import SentenceTransformerEncoder
@@ -492,13 +601,38 @@ def run_cli(
     ]
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
     reports = []
+    calibrations: dict[str, Calibration] = {}
+    wrong: dict[str, list] = {}
     for qset in qsets:
         index = prepare_index(qset, settings, encoder, cache_dir)
         queries = PrecomputedQueries(encoder, [q.text for q in qset.questions] + qset.out_of_scope, settings.batch_size)
         retriever = Retriever(index, queries, params)
         reports.append(evaluate(retriever, qset, tuple(modes) or DEFAULT_MODES))
+        if calibrate_rule and qset.out_of_scope:
+            calibrations[qset.name] = calibrate(
+                collect_evidence(retriever, [q.text for q in qset.questions]),
+                collect_evidence(retriever, qset.out_of_scope),
+            )
+        if misses:
+            wrong[qset.name] = [
+                ("answerable flagged", q.text, e) for q, e in zip(qset.questions, collect_evidence(retriever, [q.text for q in qset.questions])) if retriever.no_answer(e)
+            ] + [("out-of-scope not flagged", t, e) for t, e in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope)) if not retriever.no_answer(e)]
     text = format_table(reports)
     lines = [text]
+    for name, c in calibrations.items():
+        r = c.rule
+        lines.append(
+            f"\nno-answer rule fitted on {name}: dense + {r.sentence_coef}·sentence + {r.coverage_coef}·coverage "
+            f"< {r.threshold}, or a name/number the corpus lacks, or no number/date where one is asked\n"
+            f"  on the questions it was fitted on: out-of-scope flagged {c.out_of_scope_flagged:.3f}, "
+            f"answerable flagged {c.answerable_flagged:.3f}\n"
+            f"  {c.folds}-fold cross-validated: out-of-scope flagged {c.cv_out_of_scope_flagged:.3f}, "
+            f"answerable flagged {c.cv_answerable_flagged:.3f}"
+        )
+    for name, items in wrong.items():
+        for what, question, e in items[: 2 * misses]:
+            lines.append(f"  {what} [{name}]: {question}  (dense {e.dense}, sentence {e.sentence}, coverage {e.coverage}, "
+                         f"confidence {e.confidence}, names {list(e.unknown_names)}, missing {e.missing_answer})")
     for report in reports:
         for miss in report.misses[:misses]:
             lines.append(f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}")
@@ -508,5 +642,6 @@ def run_cli(
         "embed_context": settings.embed_context,
         "limit": limit,
         "sets": [r.to_json() for r in reports],
+        "calibration": {name: dataclasses.asdict(c) for name, c in calibrations.items()},
     }
     return "\n".join(lines), data

@@ -78,14 +78,16 @@ def matched_terms(question: str, text: str) -> list[str]:
 
 
 _NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
-    "million billion trillion dozen dozens hundreds thousands millions billions half once twice".split()
+    "million billion trillion dozen dozens hundreds thousands millions billions twice".split()
 )
 _MONTHS = frozenset(
     "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
+_YEAR = re.compile(r"1\d{3}s?|20\d{2}s?|\d{1,2}(?:st|nd|rd|th)")
+_DATE_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "ad", "bce", "ce"})
 _ASKS_NUMBER = re.compile(r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I)
 _ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*when\b", re.I)
 _SMALL_WORDS = frozenset({"of", "and", "the", "for", "on", "in", "to", "&"})
@@ -103,11 +105,10 @@ def expected_answer(question: str) -> str | None:
 def holds_answer(text: str, kind: str) -> bool:
     """Whether ``text`` contains something of the ``kind`` a question asks for (a number, a date)."""
     lowered = [w.lower() for w, _, _ in words(text)]
-    has_digit = any(any(c.isdigit() for c in w) for w in lowered)
     if kind == "number":
-        return has_digit or any(w in _NUMBER_WORDS for w in lowered)
+        return any(any(c.isdigit() for c in w) for w in lowered) or any(w in _NUMBER_WORDS for w in lowered)
     if kind == "date":
-        return has_digit or any(w in _MONTHS for w in lowered)
+        return any(_YEAR.fullmatch(w) or w in _MONTHS or w in _DATE_WORDS for w in lowered)
     return True
 
 

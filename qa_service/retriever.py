@@ -43,12 +43,11 @@ class RankingParams:
     fusion_weight: float = 0.5  # dense weight of the simple min-max fusion (the "fusion" baseline mode)
     candidates: int = 100
     duplicate_cosine: float = 0.97
-    # no_answer when dense_coef·dense + sentence_coef·sentence + coverage_coef·coverage < no_answer_threshold
-    no_answer_threshold: float = 0.38
-    dense_coef: float = 1.0
+    # no_answer when dense + sentence_coef·sentence + coverage_coef·coverage < no_answer_threshold
+    no_answer_threshold: float = 0.2
     sentence_coef: float = 0.0
     coverage_coef: float = 0.0
-    evidence_passages: int = 3  # how many of the best passages must hold the number/date a question asks for
+    evidence_passages: int = 1  # how many of the best passages are searched for the number/date a question asks for
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ class Retriever:
         coverage = self.lexical.coverage(question)
         kind = expected_answer(question)
         missing = kind if kind and not any(holds_answer(self.index.passages[i].text, kind) for i in best) else None
-        confidence = p.dense_coef * dense + p.sentence_coef * best_sentence + p.coverage_coef * coverage
+        confidence = dense + p.sentence_coef * best_sentence + p.coverage_coef * coverage
         return Evidence(
             round(dense, 4),
             round(best_sentence, 4),
