@@ -89,7 +89,7 @@ _MONTHS = frozenset(
 _YEAR = re.compile(r"1\d{3}s?|20\d{2}s?|\d{1,2}(?:st|nd|rd|th)")
 _DATE_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "ad", "bce", "ce"})
 _ASKS_NUMBER = re.compile(r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I)
-_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*when\b", re.I)
+_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*(?:and\s+)?when\b", re.I)
 _SMALL_WORDS = frozenset({"of", "and", "the", "for", "on", "in", "to", "&"})
 
 

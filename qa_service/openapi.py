@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from .retriever import RankingParams
 from .settings import Settings
 from .validation import QUESTION_PATTERN
+
+_SENTENCE_WEIGHT = RankingParams().sentence_weight
 
 
 def _error(description: str, headers: dict | None = None) -> dict:
@@ -175,9 +178,11 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
                 "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
                 "no_answer": {
                     "type": "boolean",
-                    "description": "True when the best dense (semantic) similarity is below "
-                    f"{settings.no_answer_threshold}: the corpus does not seem to answer; the closest passages "
-                    "are still listed.",
+                    "description": "True when the corpus does not seem to answer (the closest passages are "
+                    "still listed): the best passage cosine (`scores.dense` of the closest passage) is below "
+                    f"{settings.no_answer_threshold}, or the question names something the corpus never mentions "
+                    "(a capitalised name, a year, a figure), or it asks for a number or a date ('how many', "
+                    "'when') and the best passage holds none. Calibrated with `qa-service eval --calibrate`.",
                 },
                 "took_ms": {"type": "number", "description": "Time spent answering, in milliseconds."},
             },
@@ -191,9 +196,13 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
                     "type": "number",
                     "minimum": 0,
                     "maximum": 1,
-                    "description": "Fused ranking score in [0, 1], relative to the other candidates for this "
-                    "question: a weighted mix of the semantic and lexical scores, each scaled so that the best "
-                    "candidate has 1 and the worst 0.",
+                    "description": "Ranking score in [0, 1], on the same scale for every question: "
+                    f"{settings.dense_weight} × semantic + {round(1 - settings.dense_weight, 4)} × lexical, where "
+                    f"semantic = {round(1 - _SENTENCE_WEIGHT, 4)} × passage cosine + {_SENTENCE_WEIGHT} × "
+                    "best-sentence cosine (cosines below 0 count as 0) "
+                    "and lexical = BM25 ÷ the sum of the IDFs of the question's content words, capped at 1 "
+                    "(1 ≈ every content word of the question present). Unrelated text scores near 0; higher is "
+                    "better, and scores of different questions can be compared.",
                 },
                 "text": {"type": "string", "description": "The passage, line wraps joined."},
                 "highlight": {
@@ -220,7 +229,9 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
                 "scores": {
                     "type": "object",
                     "description": "The parts of the score: dense = cosine similarity of question and passage "
-                    "(-1..1), sentence = cosine of the best sentence, lexical = BM25 score (0 = no shared term).",
+                    "(-1..1; unrelated text sits near 0, close paraphrases above 0.6), sentence = cosine of the "
+                    "best sentence, lexical = raw BM25 score (0 = no content word shared; grows with the rarity "
+                    "and number of shared words).",
                     "properties": {
                         "dense": {"type": "number"},
                         "lexical": {"type": "number"},
