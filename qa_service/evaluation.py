@@ -59,6 +59,7 @@ class QuestionSet:
     sources: dict[str, str] = field(default_factory=dict)
     corpus_dir: Path | None = None
     embed_context: bool | None = None  # None: the service's setting
+    out_of_scope_kinds: list[str] = field(default_factory=list)  # e.g. off_topic, near_miss (our JSONL)
 
     def sample(self, limit: int | None, seed: int = 13) -> QuestionSet:
         """The same set with at most ``limit`` answerable and ``limit`` out-of-scope questions (seeded)."""
@@ -68,7 +69,9 @@ class QuestionSet:
         pick = lambda items: items if len(items) <= limit else rng.sample(items, limit)  # noqa: E731
         copy = QuestionSet(**{**self.__dict__})
         copy.questions = pick(self.questions)
-        copy.out_of_scope = pick(self.out_of_scope)
+        pairs = pick(list(zip(self.out_of_scope, self.out_of_scope_kinds or [""] * len(self.out_of_scope))))
+        copy.out_of_scope = [q for q, _ in pairs]
+        copy.out_of_scope_kinds = [k for _, k in pairs] if self.out_of_scope_kinds else []
         return copy
 
 
@@ -96,8 +99,14 @@ def load_jsonl_set(
         if not gold:
             raise ValueError(f"{path}: question without gold: {row.get('question')!r}")
         questions.append(EvalQuestion(row["question"], gold_texts=tuple(gold)))
-    oos = [row["question"] for row in read_jsonl(out_of_scope)] if out_of_scope else []
-    return QuestionSet(name or path.stem, questions, oos, corpus_dir=corpus_dir)
+    rows = read_jsonl(out_of_scope) if out_of_scope else []
+    return QuestionSet(
+        name or path.stem,
+        questions,
+        [row["question"] for row in rows],
+        corpus_dir=corpus_dir,
+        out_of_scope_kinds=[str(row.get("kind", "")) for row in rows],
+    )
 
 
 def _passage(doc_id: str, title: str, number: int, text: str) -> Passage:
@@ -286,6 +295,7 @@ class AbstentionReport:
     answerable_flagged: float
     out_of_scope: int
     answerable: int
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (flagged, questions)
 
 
 @dataclass
@@ -314,6 +324,7 @@ class Report:
                 "answerable_flagged": _round(self.abstention.answerable_flagged),
                 "out_of_scope_questions": self.abstention.out_of_scope,
                 "answerable_questions": self.abstention.answerable,
+                "out_of_scope_by_kind": {k: {"flagged": f, "questions": n} for k, (f, n) in self.abstention.by_kind.items()},
             },
             "seconds": round(self.seconds, 1),
         }
@@ -393,9 +404,15 @@ def evaluate(
                 progress(done, total)
         reports.append(summarise(name, ranks))
     flagged_oos = 0
-    for question in qset.out_of_scope:
+    by_kind: dict[str, tuple[int, int]] = {}
+    kinds = qset.out_of_scope_kinds or [""] * len(qset.out_of_scope)
+    for question, kind in zip(qset.out_of_scope, kinds):
         ranker, mode = _mode(retriever, modes[0])
-        flagged_oos += ranker.ask(question, 10, mode).no_answer
+        flagged = int(ranker.ask(question, 10, mode).no_answer)
+        flagged_oos += flagged
+        if kind:
+            seen = by_kind.get(kind, (0, 0))
+            by_kind[kind] = (seen[0] + flagged, seen[1] + 1)
         done += 1
         if progress:
             progress(done, total)
@@ -404,6 +421,7 @@ def evaluate(
         flagged_answerable / max(len(qset.questions), 1),
         len(qset.out_of_scope),
         len(qset.questions),
+        by_kind,
     )
     return Report(qset.name, len(retriever.passages), reports, abstention, time.perf_counter() - started, misses)
 
@@ -545,6 +563,8 @@ def format_table(reports: Sequence[Report]) -> str:
     for report in reports:
         a = report.abstention
         oos = "—" if a.out_of_scope_flagged is None else f"{a.out_of_scope_flagged:.3f} ({a.out_of_scope} q)"
+        if a.by_kind:
+            oos += "; " + ", ".join(f"{k} {f / n:.3f} ({n} q)" for k, (f, n) in sorted(a.by_kind.items()))
         lines.append(f"| {report.name} | {oos} | {a.answerable_flagged:.3f} ({a.answerable} q) |")
     return "\n".join(lines)
 
