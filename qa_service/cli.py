@@ -145,10 +145,13 @@ def _prepare_index(settings: Settings) -> None:
               help="Where the indexes of evaluated sets are kept between runs.")
 @click.option("--misses", type=click.IntRange(0, None), default=0,
               help="Print up to N questions missed at rank 1, and the questions no_answer got wrong.")
+@click.option("--titles/--no-titles", "titles", default=None,
+              help="Embed passages with their document title (default: ClapNQ yes, others as QA_EMBED_CONTEXT).")
 @click.option("--calibrate", is_flag=True,
               help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.")
 def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, modes: tuple[str, ...],
-          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int, calibrate: bool) -> None:
+          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int, titles: bool | None,
+          calibrate: bool) -> None:
     """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
 
     Without SETS: the statement question sets under tests/data.
@@ -159,7 +162,7 @@ def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, mo
 
     settings = _settings()
     try:
-        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate)
+        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(report_text)

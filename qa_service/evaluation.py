@@ -607,6 +607,7 @@ def run_cli(
     cache_dir: Path,
     misses: int = 0,
     calibrate_rule: bool = False,
+    titles: bool | None = None,
 ) -> tuple[str, dict]:
     """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
     from .encoder import SentenceTransformerEncoder
@@ -619,6 +620,9 @@ def run_cli(
         load_question_set(spec, settings.corpus_dir, Path(out_of_scope) if out_of_scope else None).sample(limit)
         for spec in specs
     ]
+    if titles is not None:
+        for qset in qsets:
+            qset.embed_context = titles
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
     reports = []
     calibrations: dict[str, Calibration] = {}
@@ -659,7 +663,7 @@ def run_cli(
     data = {
         "params": dataclasses.asdict(params),
         "model": encoder.identity,
-        "embed_context": settings.embed_context,
+        "embed_context": {q.name: settings.embed_context if q.embed_context is None else q.embed_context for q in qsets},
         "limit": limit,
         "sets": [r.to_json() for r in reports],
         "calibration": {name: dataclasses.asdict(c) for name, c in calibrations.items()},
