@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Bumped whenever splitting changes, so that indexes built by an older splitter count as stale.
-SPLITTER_VERSION = "6"
+SPLITTER_VERSION = "7"
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta.json"
@@ -51,6 +51,29 @@ _SENTENCE_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"“'(\[]?[A-Z
 # A line longer than this many times the wrap width is a paragraph on its own line.
 _LONG_LINE_FACTOR = 1.6
 _MIN_WRAP_WIDTH = 50
+# A letterhead block has at most this many lines.
+_MAX_BLOCK_LINES = 8
+# Paragraphs under this many words are fragments and join a neighbour.
+_TINY_WORDS = 8
+# A document whose median paragraph is under this many words is laid out as speech notes ...
+_SPEECH_MEDIAN_WORDS = 20
+# ... and its paragraphs are packed into passages of about this many words.
+_PACK_WORDS = 60
+
+_DECORATION = re.compile(r"^(?:#{1,6}\s+)?(?:[-*•–]\s+|\d{1,3}[.)]\s+)?[*_]*|[*_]+$")
+# Words a title does not end with, but a wrapped line often does ("On behalf of the").
+_OPEN_ENDINGS = frozenset(
+    "a an the of and or but to in on at by for with from as that which who whose our my your its their his her "
+    "this these those is are was were be will would should shall can could may must".split()
+)
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
+_BULLET = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
+_ADDRESS = re.compile(
+    r"^(?:(?:dear|honou?rable|esteemed|distinguished|respected|excellenc(?:y|ies)|your\s+(?:majest|royal|excellenc|highness)\w*"
+    r"|(?:his|her)\s+(?:excellency|majesty|royal\s+highness)|mr\.?|mrs\.?|ms\.?|madam|madame|monsieur|señor"
+    r"|ladies\s+and\s+gentlemen|ambassadors|delegates|colleagues|friends|ministers|president of the general assembly|secretary-general|heads?\s+of\s+(?:state|government|delegation)|fellow\s+(?:leaders|delegates))\b)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -244,19 +267,19 @@ def split_passages(
     """
     counter = count_tokens or _estimate_tokens
     lines = _source_lines(doc.text, doc.body_offset)
-    groups = _group_lines(lines)
+    groups = _pack_fragments(_group_lines(lines), counter, max_tokens)
     passages: list[Passage] = []
     section = ""
     pending_headings: list[str] = []
-    for kind, group in groups:
-        if kind == "heading":
-            pending_headings.append(" ".join(ln.stripped for ln in group))
+    for group in groups:
+        if group.kind == "heading":
+            pending_headings.append(" ".join(_bare(ln.stripped) for ln in group.lines))
             continue
         if pending_headings:
             section = ": ".join(pending_headings)
             pending_headings = []
-        for piece in _split_long(kind, group, counter, max_tokens):
-            passages.append(_make_passage(doc, len(passages) + 1, kind, section, piece))
+        for piece in _split_long(group.kind, group.lines, counter, max_tokens):
+            passages.append(_make_passage(doc, len(passages) + 1, group.kind, section, piece))
     return passages
 
 
@@ -284,14 +307,32 @@ def _wrap_width(lines: Sequence[_Line]) -> int:
     return max(_MIN_WRAP_WIDTH, lengths[int(0.9 * (len(lengths) - 1))])
 
 
+def _bare(text: str) -> str:
+    """A line without list bullets and Markdown emphasis around it."""
+    return _DECORATION.sub("", text).strip()
+
+
 def _is_salutation(text: str) -> bool:
-    return len(text) <= 80 and bool(_SALUTATION.match(text) or _THANKS.match(text))
+    """A line that only addresses the audience ("Mr. Chairman,", "Distinguished delegates,") or thanks it."""
+    bare = _bare(text)
+    if len(bare) > 110 or not bare:
+        return False
+    if _SALUTATION.match(bare) or _THANKS.match(bare):
+        return True
+    # "Distinguished President of the General Assembly," / "Your Majesties, Excellencies, ...": forms of
+    # address that do not make a sentence, ending with a comma or colon (or very short).
+    if not _ADDRESS.match(bare) or _SENTENCE_END.search(bare.rstrip(",;:!… ")):
+        return False
+    return bare[-1] in ",;:!…" or len(bare.split()) <= 5
 
 
 def _is_heading_line(text: str) -> bool:
+    if _MARKDOWN_HEADING.match(text):
+        return True
     words = text.split()
     return (
         0 < len(words) <= 10
+        and words[-1].lower() not in _OPEN_ENDINGS
         and len(text) <= 90
         and not _SENTENCE_END.search(text)
         and text[-1] not in ",;:"
@@ -299,27 +340,81 @@ def _is_heading_line(text: str) -> bool:
     )
 
 
-def _group_lines(lines: Sequence[_Line]) -> list[tuple[str, list[_Line]]]:
+def _continues(previous: str, following: str) -> bool:
+    """Whether ``following`` carries on the sentence that ``previous`` leaves open.
+
+    True when ``previous`` ends without a full stop and ``following`` starts in lower case: a page
+    break or a stray blank line fell in the middle of a sentence.
+    """
+    return bool(following) and following[0].islower() and not _SENTENCE_END.search(previous)
+
+
+def _open(line: str) -> bool:
+    """Whether a line leaves a sentence open: no full stop at its end, and not a title line."""
+    return not _SENTENCE_END.search(line) and not _is_heading_line(line)
+
+
+@dataclass
+class _Group:
+    """Consecutive source lines that form one heading, paragraph or letterhead block.
+
+    ``joined`` says that only blank lines separate it from the group before (no heading, salutation
+    or other dropped line), so the two may be packed into one passage.
+    """
+
+    kind: str
+    lines: list[_Line]
+    joined: bool = False
+
+    def words(self) -> int:
+        return sum(len(ln.stripped.split()) for ln in self.lines)
+
+
+def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
     """Group source lines into headings, paragraphs and letterhead blocks."""
     width = _wrap_width(lines)
     long_line = int(width * _LONG_LINE_FACTOR) if width else 10**9
-    runs: list[list[_Line]] = []
+    runs: list[tuple[list[_Line], bool]] = []  # (lines, joined to the run before)
     current: list[_Line] = []
+    joined = False  # whether the next run to start follows the previous one with only blank lines between
 
     def close() -> None:
-        nonlocal current
+        nonlocal current, joined
         if current:
-            runs.append(current)
+            runs.append((current, joined))
             current = []
+            joined = True
+
+    def next_text(i: int) -> str:
+        for ln in lines[i + 1 :]:
+            if ln.stripped:
+                return ln.stripped
+        return ""
 
     for i, line in enumerate(lines):
         text = line.stripped
-        if not text or not _ALNUM.search(text) or _is_salutation(text):
+        if not text:
+            # A blank line ends a paragraph, unless a sentence runs on across it.
+            if current and _continues(current[-1].stripped, next_text(i)):
+                continue
             close()
             continue
-        if len(text) >= long_line:
+        if not _ALNUM.search(text) or (
+            _is_salutation(text) and not (current and _open(current[-1].stripped))
+        ):
+            # Noise, or a salutation (unless it is the middle of a wrapped sentence: "... to congratulate
+            # / Mr. Sam Kutesa on his election").
             close()
-            runs.append([line])
+            joined = False
+            continue
+        if len(text) >= long_line:
+            # One paragraph on one long line, amid wrapped text; but a line that leaves its sentence
+            # open runs on into the next (lines joined or broken unevenly by the text's extraction).
+            if not (current and _open(current[-1].stripped)):
+                close()
+            current.append(line)
+            if not _open(text) and not _continues(text, next_text(i)):
+                close()
             continue
         current.append(line)
         nxt = lines[i + 1].stripped if i + 1 < len(lines) else ""
@@ -327,9 +422,11 @@ def _group_lines(lines: Sequence[_Line]) -> list[tuple[str, list[_Line]]]:
             close()
     close()
 
-    groups: list[tuple[str, list[_Line]]] = []
-    for run in runs:
-        groups.extend(_classify_run(run, width))
+    groups: list[_Group] = []
+    for run, run_joined in runs:
+        classified = _classify_run(run, width)
+        for n, (kind, part) in enumerate(classified):
+            groups.append(_Group(kind, part, run_joined if n == 0 else False))
     return groups
 
 
@@ -343,6 +440,17 @@ def _ends_paragraph(text: str, next_text: str, width: int) -> bool:
     return len(text) + 1 + len(first_word) <= width
 
 
+def _is_letterhead(run: list[_Line], width: int) -> bool:
+    """A short run of short lines that reads as one unit: a speaker, a post, an agenda item, a date."""
+    texts = [ln.stripped for ln in run]
+    if len(texts) > _MAX_BLOCK_LINES or any(_BULLET.match(t) for t in texts):
+        return False
+    if any(_SENTENCE_END.search(t) or (width and len(t) >= width) for t in texts):
+        return False
+    # A wrapped paragraph whose sentences all end mid-line is not a letterhead.
+    return len(split_sentences(" ".join(texts))) == 1
+
+
 def _classify_run(run: list[_Line], width: int) -> list[tuple[str, list[_Line]]]:
     """Label a run of lines: paragraph, or a letterhead block, with any leading heading lines."""
     if len(run) == 1:
@@ -351,18 +459,62 @@ def _classify_run(run: list[_Line], width: int) -> list[tuple[str, list[_Line]]]
             return [("heading", run)]
         return [("paragraph", run)]
     # A run of short lines none of which ends a sentence: headings, or a letterhead block.
-    if not any(_SENTENCE_END.search(ln.stripped) for ln in run) and all(
+    if len(run) <= 2 and all(_is_heading_line(ln.stripped) for ln in run) and all(
         not width or len(ln.stripped) < width for ln in run
     ):
-        if len(run) <= 2 and all(_is_heading_line(ln.stripped) for ln in run):
-            return [("heading", [ln]) for ln in run]
+        return [("heading", [ln]) for ln in run]
+    if _is_letterhead(run, width):
         return [("block", run)]
     # Title lines directly above a paragraph, with no blank line between them.
     head: list[tuple[str, list[_Line]]] = []
-    while len(run) > 1 and _is_heading_line(run[0].stripped) and width and len(run[0].stripped) < 0.6 * width:
+    while (
+        len(run) > 1
+        and _is_heading_line(run[0].stripped)
+        and len(run[0].stripped) < 0.6 * (width or 100)
+        and not _continues(run[0].stripped, run[1].stripped)
+    ):
         head.append(("heading", [run[0]]))
         run = run[1:]
     return head + [("paragraph", run)]
+
+
+def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], max_tokens: int) -> list[_Group]:
+    """Join paragraphs too short to stand alone with their neighbours, within the token limit.
+
+    Some statements are laid out as speech notes, a phrase or a sentence per line: when the median
+    paragraph (of ten or more) is under :data:`_SPEECH_MEDIAN_WORDS` words, consecutive paragraphs are packed into
+    passages of about :data:`_PACK_WORDS` words. In any layout a fragment under :data:`_TINY_WORDS` words
+    joins the paragraph before it (or after it, when it comes first). Only paragraphs separated by
+    nothing but blank lines are joined, so a passage's source range holds exactly its text.
+    """
+    paragraph_words = [g.words() for g in groups if g.kind == "paragraph"]
+    if not paragraph_words:
+        return groups
+    speech = len(paragraph_words) >= 10 and statistics.median(paragraph_words) < _SPEECH_MEDIAN_WORDS
+
+    def fits(a: _Group, b: _Group) -> bool:
+        text = " ".join(ln.stripped for ln in a.lines + b.lines)
+        return count_tokens(text) <= max_tokens
+
+    packed: list[_Group] = []
+    for group in groups:
+        last = packed[-1] if packed else None
+        if (
+            last is not None
+            and group.kind == "paragraph"
+            and last.kind == "paragraph"
+            and group.joined
+            and fits(last, group)
+            and (
+                group.words() < _TINY_WORDS
+                or last.words() < _TINY_WORDS
+                or (speech and last.words() < _PACK_WORDS)
+            )
+        ):
+            last.lines = last.lines + group.lines
+            continue
+        packed.append(_Group(group.kind, list(group.lines), group.joined))
+    return packed
 
 
 def _split_long(

@@ -132,10 +132,17 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_blank_line_paragraphs(tmp_path):
-    path = _write(tmp_path, "a.txt", "Title Here\n\nFirst paragraph is here and it\nwraps a little.\n\nSecond one.\n")
+    path = _write(
+        tmp_path,
+        "a.txt",
+        "Title Here\n\nFirst paragraph is here and it\nwraps a little.\n\nThe second paragraph stands here on its own feet.\n",
+    )
     doc = load_document(path, tmp_path)
     got = split_passages(doc)
-    assert [p.text for p in got] == ["First paragraph is here and it wraps a little.", "Second one."]
+    assert [p.text for p in got] == [
+        "First paragraph is here and it wraps a little.",
+        "The second paragraph stands here on its own feet.",
+    ]
     assert got[0].section == "Title Here"
     assert doc.title == "Title Here"
 
@@ -185,3 +192,119 @@ def test_corpus_files_and_fingerprint(tmp_path):
     assert set(before) == {"a.txt", "b.md"}
     _write(tmp_path, "a.txt", "Hello, changed.\n")
     assert corpus_fingerprint(tmp_path)["a.txt"] != before["a.txt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Real UN General Debate statements (from ../shared, when it is beside this checkout): each has a
+# different layout, and the splitter must find a reader's paragraphs in all of them.
+
+UNGD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "un_general_debate_subset" / "txt"
+
+
+def _ungd(name: str):
+    found = sorted(UNGD.glob(f"*/{name}.txt")) if UNGD.is_dir() else []
+    if not found:
+        pytest.skip("the UN General Debate subset is not beside this checkout")
+    doc = load_document(found[0], found[0].parent)
+    return doc, split_passages(doc)
+
+
+# name -> a layout: hard wraps at ~78 columns with a page break mid-sentence; hard wraps at ~55 with
+# some lines joined by the text extraction; one paragraph per line; blank-line paragraphs with bulleted
+# salutations and Markdown emphasis; speech notes (a phrase per line, blank lines between); wrapped
+# lines with blank lines falling mid-sentence.
+LAYOUTS = ["KAZ_47_1992", "KAZ_67_2012", "CHE_78_2023", "MRT_79_2024", "GBR_79_2024", "USA_79_2024"]
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_real_layouts_keep_every_word_in_place(name):
+    doc, passages = _ungd(name)
+    assert passages
+    for p in passages:
+        source = doc.text[p.start_char : p.end_char]
+        assert source.split() == p.text.split(), (name, p.number)
+        assert " ".join(p.text[a:b] for a, b in p.sentences).split() == p.text.split()
+        assert len(p.text.split()) >= 8, (name, p.text)  # no fragments
+        assert (len(p.text.split()) * 4 + 2) // 3 <= 256  # within the model's input
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_real_layouts_drop_only_salutations(name):
+    doc, passages = _ungd(name)
+    kept = " ".join(p.text for p in passages).split()
+    source = doc.text.split()
+    assert len(kept) >= 0.95 * len(source), name
+
+
+def test_hard_wrapped_statement_finds_its_paragraphs():
+    doc, passages = _ungd("KAZ_47_1992")
+    assert passages[0].text.startswith("First, I should like to express our profound satisfaction.")
+    assert passages[0].text.endswith("at its current session.")
+    assert passages[1].text.startswith("At the preceding session the Republic of Kazakhstan was unanimously admitted")
+    # A whitespace line (a page break) in the middle of a sentence does not end the paragraph.
+    assert "The world community places many hopes in this unique international organization" in passages[2].text
+    assert 30 <= len(passages) <= 50
+
+
+def test_wrapped_statement_with_joined_lines_and_a_first_line_that_looks_like_a_title():
+    doc, passages = _ungd("KAZ_67_2012")
+    assert passages[0].text.startswith("On behalf of the Republic of Kazakhstan, I would like to congratulate you")
+    assert passages[0].text.endswith("for his skillful steering of the Assembly’s proceedings.")
+    assert passages[0].section == ""
+
+
+def test_one_paragraph_per_line():
+    doc, passages = _ungd("CHE_78_2023")
+    lines = [ln for ln in doc.text.split("\n") if ln.strip()]
+    assert len(passages) >= len(lines) - 2  # each long line is a paragraph (very long ones are cut at sentences)
+    assert passages[0].first_line == passages[0].last_line == 1
+
+
+def test_blank_line_paragraphs_with_bulleted_salutations():
+    doc, passages = _ungd("MRT_79_2024")
+    texts = [p.text for p in passages]
+    assert not any("Excellencies, Ladies and Gentlemen" in t for t in texts)
+    assert texts[1].startswith("Allow me at the outset to extend my warmest congratulations")
+    assert all(p.first_line == p.last_line for p in passages[1:5])
+
+
+def test_speech_notes_are_packed_into_passages():
+    doc, passages = _ungd("GBR_79_2024")
+    lines = [ln for ln in doc.text.split("\n") if ln.strip()]
+    assert len(lines) > 250 and len(passages) < 50
+    words = sorted(len(p.text.split()) for p in passages)
+    assert words[len(words) // 2] >= 50
+
+
+def test_blank_lines_inside_a_sentence_do_not_split_it():
+    doc, passages = _ungd("USA_79_2024")
+    assert any("Israel and Egypt went to war but then forged a historic peace." in p.text for p in passages)
+    assert not any(p.text.startswith("then forged") for p in passages)
+
+
+def test_tiny_fragment_joins_its_paragraph(tmp_path):
+    text = (
+        "We have worked for peace in the region for many years and will go on doing so.\n\n"
+        "Without fail.\n\n"
+        "The second paragraph speaks of development, trade and the climate of the planet.\n"
+    )
+    doc = load_document(_write(tmp_path, "t.txt", text), tmp_path)
+    got = split_passages(doc)
+    assert [p.text for p in got] == [
+        "We have worked for peace in the region for many years and will go on doing so. Without fail.",
+        "The second paragraph speaks of development, trade and the climate of the planet.",
+    ]
+    assert (got[0].first_line, got[0].last_line) == (1, 3)
+
+
+def test_salutations_of_several_forms_are_dropped(tmp_path):
+    text = (
+        "Distinguished President of the General Assembly,\n"
+        "- Your Majesties, Excellencies, and Highnesses,\n"
+        "**Ladies and Gentlemen,**\n\n"
+        "It is an honour to address this Assembly on behalf of my country and its people.\n"
+    )
+    doc = load_document(_write(tmp_path, "s.txt", text), tmp_path)
+    assert [p.text for p in split_passages(doc)] == [
+        "It is an honour to address this Assembly on behalf of my country and its people."
+    ]
