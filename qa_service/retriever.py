@@ -34,6 +34,7 @@ from .corpus import Passage, context_prefix
 from .encoder import Encoder
 from .lexical import LexicalIndex, expected_answer, holds_answer, matched_terms, terms
 from .store import IndexData
+from .vector_store import WindowFilter
 
 Mode = Literal["full", "fusion", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
@@ -59,6 +60,21 @@ class RankingParams:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which documents a question is asked of: any of ``documents`` (ids), any of ``countries``
+    (upper-case codes), and a year range; a field left as None does not restrict."""
+
+    documents: frozenset[str] | None = None
+    countries: frozenset[str] | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def is_empty(self) -> bool:
+        """True when nothing is filtered out."""
+        return self.documents is None and self.countries is None and self.year_from is None and self.year_to is None
+
+
+@dataclass(frozen=True)
 class Highlight:
     """The sentence of a passage that best answers, as a half-open range of the passage text."""
 
@@ -81,6 +97,8 @@ class Answer:
     sentence: float
     matched_terms: tuple[str, ...]
     passage_id: int = -1  # position of the passage in the index
+    metadata: dict | None = None  # the document's metadata (title, country, year, speaker, ...)
+    more: tuple[Answer, ...] = ()  # with answers grouped by document: the document's next best passages
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,15 @@ class Retriever:
         self._windows_of = _group_rows(index.window_passage, n)
         self._sentences_of = _group_rows(index.sentence_passage, n)
         self._normalised_text = [_normalise(p.text) for p in index.passages]
+        self._id_order = np.argsort(index.window_ids, kind="stable")
+        self._sorted_ids = index.window_ids[self._id_order]
+        self._documents = {d["id"]: d for d in index.documents}
+        doc_of = [p.doc_id for p in index.passages]
+        meta = [self._documents.get(d, {}).get("metadata", {}) for d in doc_of]
+        self._passage_doc = np.array(doc_of, dtype=object)
+        self._passage_country = np.array([str(m.get("country", "") or "").upper() for m in meta], dtype=object)
+        self._passage_year = np.array([_year(m.get("year")) for m in meta], dtype=np.int64)
+        self._facets: dict | None = None
 
     @property
     def passages(self) -> list[Passage]:
@@ -137,17 +164,48 @@ class Retriever:
                 return doc, [p for p in self.index.passages if p.doc_id == doc_id]
         return None
 
-    def ask(self, question: str, top_k: int = 3, mode: Mode = "full") -> Result:
-        """Rank passages for ``question`` and return the best ``top_k`` (fewer if the corpus is smaller)."""
+    def facets(self) -> dict:
+        """What the corpus can be filtered by: document ids and titles, countries, and the year range."""
+        if self._facets is None:
+            metas = [d.get("metadata", {}) for d in self.index.documents]
+            years = [y for y in (_year(m.get("year")) for m in metas) if y]
+            self._facets = {
+                "documents": [{"id": d["id"], "title": d["title"]} for d in self.index.documents],
+                "countries": sorted({str(m["country"]).upper() for m in metas if m.get("country")}),
+                "years": [min(years), max(years)] if years else [],
+            }
+        return self._facets
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 3,
+        mode: Mode = "full",
+        filters: Filters | None = None,
+        group_by_document: bool = False,
+    ) -> Result:
+        """Rank passages for ``question`` and return the best ``top_k`` (fewer if the corpus is smaller).
+
+        Args:
+            filters: only passages of matching documents are considered.
+            group_by_document: return the best ``top_k`` documents instead, each answer being the
+                document's best passage with its next best passages in ``more``.
+        """
         started = time.perf_counter()
         params = self.params
         n = len(self.index.passages)
-        if n == 0:
+        allowed = self._allowed(filters)
+        if n == 0 or (allowed is not None and not allowed.any()):
             return Result(question, (), True, 0.0, _ms(started))
         query = self.encoder.encode_query(question)
 
-        dense_ids, dense_scores = self._dense_candidates(query, params.candidates)
+        where = None
+        if filters is not None and not filters.is_empty():
+            where = WindowFilter(filters.documents, filters.countries, filters.year_from, filters.year_to)
+        dense_ids, dense_scores = self._dense_candidates(query, params.candidates, where)
         lexical_all = self.lexical.scores(question)
+        if allowed is not None:
+            lexical_all = np.where(allowed, lexical_all, 0.0)
         lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
         lexical_top = lexical_top[lexical_all[lexical_top] > 0]
 
@@ -167,23 +225,32 @@ class Retriever:
         evidence = self._evidence(question, dense_scores, sentence, [int(candidates[i]) for i in chosen[:self.params.evidence_passages]])
         chosen = chosen[:top_k]
         question_terms = set(terms(question))
-        answers = []
-        for rank, pos in enumerate(chosen, start=1):
+
+        def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
             pid = int(candidates[pos])
             passage = self.index.passages[pid]
-            answers.append(
-                Answer(
-                    rank=rank,
-                    score=round(float(fused[pos]), 4),
-                    passage=passage,
-                    highlight=self._highlight(passage, pid, query, question_terms),
-                    dense=round(float(dense[pos]), 4),
-                    lexical=round(float(lexical[pos]), 4),
-                    sentence=round(float(sentence[pos]), 4),
-                    matched_terms=tuple(matched_terms(question, passage.text)),
-                    passage_id=pid,
-                )
+            return Answer(
+                rank=rank,
+                score=round(float(fused[pos]), 4),
+                passage=passage,
+                highlight=self._highlight(passage, pid, query, question_terms),
+                dense=round(float(dense[pos]), 4),
+                lexical=round(float(lexical[pos]), 4),
+                sentence=round(float(sentence[pos]), 4),
+                matched_terms=tuple(matched_terms(question, passage.text)),
+                passage_id=pid,
+                metadata=self._documents.get(passage.doc_id, {}).get("metadata", {}),
+                more=more,
             )
+
+        if group_by_document:
+            groups = self._by_document(candidates, self._without_duplicates(candidates, order, len(candidates)), top_k)
+            answers = [
+                answer(rank, group[0], tuple(answer(0, pos) for pos in group[1:]))
+                for rank, group in enumerate(groups, start=1)
+            ]
+        else:
+            answers = [answer(rank, pos) for rank, pos in enumerate(chosen, start=1)]
         no_answer = self.no_answer(evidence)
         return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
 
@@ -213,17 +280,50 @@ class Retriever:
             round(confidence, 4),
         )
 
+    # -- filters and groups ------------------------------------------------------------------------
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Which passages the filters let through (None: all)."""
+        if filters is None or filters.is_empty():
+            return None
+        mask = np.ones(len(self.index.passages), dtype=bool)
+        if filters.documents is not None:
+            mask &= np.isin(self._passage_doc, list(filters.documents))
+        if filters.countries is not None:
+            mask &= np.isin(self._passage_country, list(filters.countries))
+        if filters.year_from is not None or filters.year_to is not None:
+            mask &= self._passage_year > 0
+            if filters.year_from is not None:
+                mask &= self._passage_year >= filters.year_from
+            if filters.year_to is not None:
+                mask &= self._passage_year <= filters.year_to
+        return mask
+
+    def _by_document(self, candidates: np.ndarray, ranked: list[int], top_k: int, per_document: int = 3) -> list[list[int]]:
+        """The best ``top_k`` documents, each as the positions of its best passages (at most ``per_document``)."""
+        groups: dict[str, list[int]] = {}
+        for pos in ranked:
+            doc = self.index.passages[int(candidates[pos])].doc_id
+            if doc not in groups:
+                if len(groups) == top_k:
+                    continue
+                groups[doc] = []
+            if len(groups[doc]) < per_document:
+                groups[doc].append(pos)
+        return list(groups.values())
+
     # -- scoring pieces --------------------------------------------------------------------------
 
-    def _dense_candidates(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def _dense_candidates(
+        self, query: np.ndarray, count: int, where: WindowFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` best passages by their best window, with those scores, best first."""
         vectors = self.index.vectors
-        k = min(vectors.size, max(count * 4, count + 16))
-        scores, rows = vectors.search(query, k)
+        k = min(len(self.index.window_ids), max(count * 4, count + 16))
+        scores, ids = vectors.search(query, k, where)
+        rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
         best: dict[int, float] = {}
         for score, row in zip(scores.tolist(), rows.tolist()):
-            if row < 0:
-                continue
             pid = int(self.index.window_passage[row])
             if pid not in best:
                 best[pid] = score
@@ -232,37 +332,6 @@ class Retriever:
         ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
         return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
 
-    def with_params(self, params: RankingParams) -> Retriever:
-        """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
-        other = copy.copy(self)
-        other.params = params
-        return other
-
-    def _fuse(
-        self, mode: Mode, question: str, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray
-    ) -> np.ndarray:
-        """The ranking score of each candidate in ``mode``."""
-        params = self.params
-        if mode == "dense":
-            return dense
-        if mode == "bm25":
-            return lexical
-        if mode == "fusion":  # the simple baseline: min-max scaled passage cosine and BM25, mixed
-            return params.fusion_weight * _minmax(dense) + (1 - params.fusion_weight) * _minmax(lexical)
-        w, wd = params.sentence_weight, params.dense_weight
-        if params.fusion == "rrf":
-            semantic = (1 - w) * _rrf(dense, params.rrf_k) + w * _rrf(sentence, params.rrf_k)
-            return wd * semantic + (1 - wd) * _rrf(lexical, params.rrf_k)
-        if params.normalisation == "absolute":
-            # Cosines as they are (clipped at 0) and BM25 over what the question's terms could at best
-            # contribute (the sum of their IDFs), capped at 1: the score means the same for every question.
-            semantic = (1 - w) * np.maximum(dense, 0) + w * np.maximum(sentence, 0)
-            weight = self.lexical.question_weight(question)
-            lexical_part = np.minimum(lexical / weight, 1.0) if weight > 0 else np.zeros_like(lexical)
-            return wd * semantic + (1 - wd) * lexical_part
-        scale = _SCALERS[params.normalisation]
-        return wd * ((1 - w) * scale(dense) + w * scale(sentence)) + (1 - wd) * scale(lexical)
-
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
         """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
         out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
@@ -270,7 +339,7 @@ class Retriever:
         if len(missing):
             groups = [self._windows_of[int(candidates[i])] for i in missing]
             rows = np.concatenate(groups)
-            cosines = self.index.vectors.vectors(rows) @ query
+            cosines = self.index.window_vectors[rows] @ query
             out[missing] = _max_by_group(cosines, [len(g) for g in groups])
         return out
 
@@ -351,6 +420,15 @@ def _zscore(values: np.ndarray) -> np.ndarray:
         return values
     std = float(values.std())
     return (values - float(values.mean())) / std if std > 1e-9 else np.zeros_like(values)
+
+
+def _year(value: object) -> int:
+    """A year from metadata (an int or a string of digits), 0 when there is none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return 0
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:

@@ -53,6 +53,12 @@ class Settings:
     max_queue: int = field(default=4, metadata={"env": "QA_MAX_QUEUE", "doc": "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at once."})
     queue_seconds: float = field(default=5.0, metadata={"env": "QA_QUEUE_SECONDS", "doc": "Longest a request waits in that queue before it gets 503."})
     index_poll_seconds: float = field(default=2.0, metadata={"env": "QA_INDEX_POLL_SECONDS", "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off."})
+    vector_store: str = field(default="faiss", metadata={"env": "QA_VECTOR_STORE", "doc": "Where the passage vectors are searched: `faiss` (in each process, saved with the index) or `milvus` (a Milvus server or cluster, or a Milvus Lite file)."})
+    milvus_uri: str = field(default="", metadata={"env": "QA_MILVUS_URI", "doc": "Milvus to use with `QA_VECTOR_STORE=milvus`: `http://host:19530` for a server or cluster, or a file path for Milvus Lite (one process at a time); empty: `<QA_INDEX_DIR>/milvus.db`."})
+    milvus_collection: str = field(default="qa_windows", metadata={"env": "QA_MILVUS_COLLECTION", "doc": "Name of the Milvus collection that holds the passage vectors."})
+    faiss_index: str = field(default="auto", metadata={"env": "QA_FAISS_INDEX", "doc": "Vector index type: `auto` (exact up to `QA_FLAT_MAX_VECTORS`, then IVF), `flat` (always exact) or `ivf` (approximate)."})
+    flat_max_vectors: int = field(default=30_000, metadata={"env": "QA_FLAT_MAX_VECTORS", "doc": "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per question on one core at 30,000 vectors (BENCHMARKS.md)."})
+    ivf_nprobe: int = field(default=0, metadata={"env": "QA_IVF_NPROBE", "doc": "Lists an IVF index probes per question (0 = the measured default: 1/64 of the lists and at least 64); more is slower and closer to exact."})
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -84,6 +90,14 @@ class Settings:
         for name in ("batch_size", "max_passage_tokens", "max_question_chars", "max_body_bytes", "workers", "threads", "port"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.vector_store not in ("faiss", "milvus"):
+            raise SettingsError(f"QA_VECTOR_STORE must be 'faiss' or 'milvus', not {self.vector_store!r}")
+        if self.faiss_index not in ("auto", "flat", "ivf"):
+            raise SettingsError(f"QA_FAISS_INDEX must be 'auto', 'flat' or 'ivf', not {self.faiss_index!r}")
+        if not self.milvus_collection.replace("_", "").isalnum() or self.milvus_collection[0].isdigit():
+            raise SettingsError("QA_MILVUS_COLLECTION must be letters, digits and underscores, not starting with a digit")
+        if self.flat_max_vectors < 0 or self.ivf_nprobe < 0:
+            raise SettingsError("QA_FLAT_MAX_VECTORS and QA_IVF_NPROBE must not be negative")
         if self.torch_threads < 0 or self.query_cache_size < 0:
             raise SettingsError("QA_TORCH_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
         if self.max_queue < 0 or self.queue_seconds < 0 or self.index_poll_seconds < 0:
@@ -114,6 +128,10 @@ class Settings:
                 raise SettingsError(f"QA_MODEL names package {module_name!r}, which is not installed") from exc
             return str(module.get_model_path())
         return self.model
+
+    def resolved_milvus_uri(self) -> str:
+        """The Milvus URI, defaulting to a Milvus Lite file inside the index folder."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:

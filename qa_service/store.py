@@ -3,14 +3,20 @@
 Layout under the index folder::
 
     CURRENT                 name of the build in use (replaced atomically)
-    builds/<build>/         one immutable build: manifest.json, passages.jsonl, arrays.npz, vectors.faiss
+    builds/<build>/         one immutable build: manifest.json, documents.json, passages.jsonl,
+                            arrays.npz (ids, content keys, passage and sentence vectors), windows.npy
+                            (the window vectors) and the vector store's file (vectors.faiss, or
+                            milvus.json naming the Milvus collection that holds them)
     .lock                   held while a build is written
 
 A build is written into a hidden temporary folder, renamed into ``builds/`` and only then named in
 ``CURRENT`` (temporary file + rename), so a crash at any point leaves the previous index in use. The
 manifest records a SHA-256 of every file in the build; loading verifies them.
 
-Vectors sit behind :class:`VectorIndex`, so that FAISS is one implementation among possible others.
+Window vectors are searched through a :class:`~qa_service.vector_store.VectorStore` (FAISS or Milvus);
+the build also keeps them in ``windows.npy``, with a content key (a hash of the model and the embedded
+text) per window and per sentence, so that a later build re-embeds only text it has not seen
+(see ``indexer.py``).
 """
 
 from __future__ import annotations
@@ -25,19 +31,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 
 from .corpus import Passage
+from .vector_store import VectorStore, WindowAttributes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.json"
 ARRAYS = "arrays.npz"
-VECTORS = "vectors.faiss"
+WINDOWS = "windows.npy"
 KEEP_BUILDS = 2
+KEY_BYTES = 16
+
+#: Opens a build's vector store: (build folder, manifest, window ids, window attributes) -> store.
+StoreLoader = Callable[[Path, "IndexManifest", np.ndarray, WindowAttributes], VectorStore]
 
 
 class IndexProblem(Exception):
@@ -54,79 +65,6 @@ class IndexCorrupt(IndexProblem):
 
 class IndexMismatch(IndexProblem):
     """A built index is intact but was built from another corpus, model or splitter."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Vector index seam
-
-
-class VectorIndex(Protocol):
-    """Exact or approximate inner-product search over unit vectors."""
-
-    @property
-    def size(self) -> int:
-        """Number of vectors held."""
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and row ids of the ``k`` best rows for one query vector, best first."""
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of the given row ids."""
-
-    def save(self, path: Path) -> None:
-        """Write the index to ``path``."""
-
-
-class FaissFlatIndex:
-    """Exact inner-product search with FAISS (``IndexFlatIP``)."""
-
-    def __init__(self, index) -> None:  # noqa: ANN001 - a faiss.Index
-        self._index = index
-
-    @classmethod
-    def from_vectors(cls, vectors: np.ndarray) -> FaissFlatIndex:
-        """Index the rows of a float32 matrix of unit vectors."""
-        import faiss
-
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index)
-
-    @classmethod
-    def load(cls, path: Path) -> FaissFlatIndex:
-        """Read an index written by :meth:`save`."""
-        import faiss
-
-        return cls(faiss.read_index(str(path)))
-
-    @property
-    def size(self) -> int:
-        """Number of vectors held."""
-        return int(self._index.ntotal)
-
-    @property
-    def dim(self) -> int:
-        """Dimension of the vectors."""
-        return int(self._index.d)
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best rows for one query vector, best first."""
-        k = min(k, self.size)
-        if k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32, copy=False), k)
-        return scores[0], ids[0]
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of the given rows."""
-        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-
-    def save(self, path: Path) -> None:
-        """Write the index to ``path``."""
-        import faiss
-
-        faiss.write_index(self._index, str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +88,9 @@ class IndexManifest:
     versions: dict[str, str]
     built_at: str
     build_seconds: float
+    vector_store: dict[str, object] = field(default_factory=dict)  # kind, index plan, where (Milvus)
+    next_id: int = 0  # the next unused window id
+    embedded: int = 0  # texts this build embedded (the rest came from the previous build)
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -163,34 +104,62 @@ class IndexManifest:
 class IndexData:
     """A build in memory.
 
-    ``window_passage[i]`` is the passage of vector row ``i`` (a long passage has several overlapping
-    windows); ``sentence_vectors[j]`` embeds sentence ``sentence_number[j]`` of passage
+    Window ``i`` (a long passage has several overlapping windows) belongs to passage
+    ``window_passage[i]``, has the stable id ``window_ids[i]`` in the vector store and the vector
+    ``window_vectors[i]``; ``sentence_vectors[j]`` embeds sentence ``sentence_number[j]`` of passage
     ``sentence_passage[j]``; ``passage_vectors`` holds one unit vector per passage (the mean of its
-    windows), used to tell near-duplicates apart.
+    windows), used to tell near-duplicates apart. ``window_keys``/``sentence_keys`` identify the
+    embedded text and model of each vector. ``vectors`` is None when a build is loaded only for its
+    embeddings.
     """
 
     manifest: IndexManifest
     documents: list[dict]
     passages: list[Passage]
-    vectors: VectorIndex
+    vectors: VectorStore | None
     window_passage: np.ndarray
+    window_ids: np.ndarray
+    window_keys: np.ndarray
+    window_vectors: np.ndarray
     passage_vectors: np.ndarray
     sentence_vectors: np.ndarray
     sentence_passage: np.ndarray
     sentence_number: np.ndarray
+    sentence_keys: np.ndarray
     build: str = ""  # name of the build folder it was loaded from or saved to
+
+    def window_attributes(self) -> WindowAttributes:
+        """Each window's document, country and year, for filtered search."""
+        return window_attributes(self.documents, self.passages, self.window_passage)
+
+
+def window_attributes(documents: list[dict], passages: list[Passage], window_passage: np.ndarray) -> WindowAttributes:
+    """Each window's document id, country (upper case, "" when unknown) and year (0 when unknown)."""
+    meta = {d["id"]: d.get("metadata", {}) for d in documents}
+    attrs = WindowAttributes()
+    for pid in window_passage.tolist():
+        doc_id = passages[pid].doc_id
+        m = meta.get(doc_id, {})
+        attrs.documents.append(doc_id)
+        attrs.countries.append(str(m.get("country", "") or "").upper())
+        year = m.get("year")
+        attrs.years.append(int(year) if isinstance(year, int) or (isinstance(year, str) and year.isdigit()) else 0)
+    return attrs
 
 
 def check_manifest(manifest: IndexManifest, expected: dict[str, object]) -> list[str]:
     """Reasons why a build does not match what the service expects (empty when it does).
 
-    ``expected`` holds any of: model, corpus_fingerprint, splitter_version, build_params.
+    ``expected`` holds any of: model, corpus_fingerprint, splitter_version, build_params, vector_store
+    (its ``plan``, which depends on the build's size, is compared separately by the caller).
     """
     reasons = []
     if manifest.format_version != FORMAT_VERSION:
         reasons.append(f"index format {manifest.format_version} != {FORMAT_VERSION}")
     for key, want in expected.items():
         have = getattr(manifest, key)
+        if key == "vector_store" and isinstance(have, dict):
+            have = {k: v for k, v in have.items() if k != "plan"}
         if have != want:
             reasons.append(f"{key} differs (index: {_short(have)}, expected: {_short(want)})")
     return reasons
@@ -233,13 +202,17 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
             np.savez(
                 fh,
                 window_passage=data.window_passage.astype(np.int32),
+                window_ids=data.window_ids.astype(np.int64),
+                window_keys=data.window_keys.astype(np.uint8).reshape(-1, KEY_BYTES),
                 passage_vectors=data.passage_vectors.astype(np.float32),
                 sentence_vectors=data.sentence_vectors.astype(np.float32),
                 sentence_passage=data.sentence_passage.astype(np.int32),
                 sentence_number=data.sentence_number.astype(np.int32),
+                sentence_keys=data.sentence_keys.astype(np.uint8).reshape(-1, KEY_BYTES),
             )
-        data.vectors.save(tmp / VECTORS)
-        data.manifest.files = {f: _file_sha256(tmp / f) for f in (DOCUMENTS, PASSAGES, ARRAYS, VECTORS)}
+        np.save(tmp / WINDOWS, np.ascontiguousarray(data.window_vectors, dtype=np.float32))
+        written = data.vectors.save(tmp) if data.vectors is not None else []
+        data.manifest.files = {f: _file_sha256(tmp / f) for f in (DOCUMENTS, PASSAGES, ARRAYS, WINDOWS, *written)}
         _write_atomic(tmp / MANIFEST, json.dumps(asdict(data.manifest), indent=2, sort_keys=True))
         for item in tmp.iterdir():
             _fsync(item)
@@ -268,11 +241,17 @@ def load_manifest(index_dir: Path) -> IndexManifest:
         raise IndexCorrupt(f"{build.name}: manifest is unreadable ({exc})") from exc
 
 
-def load_index(index_dir: Path, vector_index: type = FaissFlatIndex) -> IndexData:
-    """Load and verify the current build; raise IndexMissing or IndexCorrupt."""
+def load_index(index_dir: Path, store_loader: StoreLoader | None = None) -> IndexData:
+    """Load and verify the current build; raise IndexMissing or IndexCorrupt.
+
+    ``store_loader`` opens the build's vector store; without it the build is loaded for its data and
+    embeddings only (``vectors`` is None).
+    """
     manifest = load_manifest(index_dir)
     build = current_build(index_dir)
     assert build is not None
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorrupt(f"{build.name}: index format {manifest.format_version}, expected {FORMAT_VERSION}")
     for name, want in manifest.files.items():
         path = build / name
         if not path.is_file():
@@ -285,22 +264,37 @@ def load_index(index_dir: Path, vector_index: type = FaissFlatIndex) -> IndexDat
         documents = json.loads((build / DOCUMENTS).read_text(encoding="utf-8"))
         with np.load(build / ARRAYS) as arrays:
             loaded = {key: arrays[key] for key in arrays.files}
-        vectors = vector_index.load(build / VECTORS)
+        window_vectors = np.load(build / WINDOWS, mmap_mode="r")
     except Exception as exc:  # any parse failure of a checksummed file is corruption
         raise IndexCorrupt(f"{build.name}: unreadable ({exc})") from exc
     data = IndexData(
         manifest=manifest,
         documents=documents,
         passages=passages,
-        vectors=vectors,
+        vectors=None,
         window_passage=loaded["window_passage"],
+        window_ids=loaded["window_ids"],
+        window_keys=loaded["window_keys"],
+        window_vectors=window_vectors,
         passage_vectors=loaded["passage_vectors"],
         sentence_vectors=loaded["sentence_vectors"],
         sentence_passage=loaded["sentence_passage"],
         sentence_number=loaded["sentence_number"],
+        sentence_keys=loaded["sentence_keys"],
         build=build.name,
     )
     _check_consistent(data)
+    if store_loader is not None:
+        try:
+            data.vectors = store_loader(build, manifest, data.window_ids, data.window_attributes())
+        except IndexProblem:
+            raise
+        except Exception as exc:
+            raise IndexCorrupt(f"{build.name}: the vector store cannot be opened ({exc})") from exc
+        if data.vectors.size != manifest.windows:
+            size = data.vectors.size
+            data.vectors.close()
+            raise IndexCorrupt(f"{build.name}: the vector store holds {size} vectors, the manifest {manifest.windows}")
     return data
 
 
@@ -311,12 +305,22 @@ def _check_consistent(data: IndexData) -> None:
         problems.append("document count")
     if len(data.passages) != m.passages or len(data.passage_vectors) != m.passages:
         problems.append("passage count")
-    if data.vectors.size != m.windows or len(data.window_passage) != m.windows:
+    if len(data.window_vectors) != m.windows or len(data.window_passage) != m.windows:
         problems.append("window count")
+    if len(data.window_ids) != m.windows or len(data.window_keys) != m.windows:
+        problems.append("window ids")
+    if len(np.unique(data.window_ids)) != len(data.window_ids) or (m.windows and int(data.window_ids.max()) >= m.next_id):
+        problems.append("window ids not unique")
+    if len(data.sentence_keys) != m.sentences:
+        problems.append("sentence keys")
     if len(data.sentence_vectors) != m.sentences or len(data.sentence_passage) != m.sentences:
         problems.append("sentence count")
     if m.passages and data.passage_vectors.shape[1] != m.dim:
         problems.append("dimension")
+    if m.windows and data.window_vectors.shape[1] != m.dim:
+        problems.append("window dimension")
+    if len(data.window_passage) and (data.window_passage.min() < 0 or data.window_passage.max() >= m.passages):
+        problems.append("window owners")
     if problems:
         raise IndexCorrupt("index disagrees with its manifest: " + ", ".join(problems))
 

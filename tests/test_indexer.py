@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa_service.corpus import Passage, split_sentences
-from qa_service.indexer import build_index, ensure_index, make_windows
+from qa_service.indexer import build_index, ensure_index, make_windows, store_loader
 from qa_service.store import IndexCorrupt, IndexMismatch, IndexMissing, current_build, load_index
 
 from .conftest import FakeEncoder
@@ -17,13 +17,14 @@ from .conftest import FakeEncoder
 
 def test_round_trip(fake_settings, fake_encoder):
     built = build_index(fake_settings, fake_encoder)
-    loaded = load_index(fake_settings.index_dir)
+    loaded = load_index(fake_settings.index_dir, store_loader(fake_settings))
     assert [p.to_dict() for p in loaded.passages] == [p.to_dict() for p in built.passages]
     assert loaded.manifest.passages == 15
     assert loaded.manifest.documents == 1
     assert loaded.vectors.size == loaded.manifest.windows
     np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
-    assert set(loaded.manifest.files) == {"documents.json", "passages.jsonl", "arrays.npz", "vectors.faiss"}
+    np.testing.assert_allclose(loaded.window_vectors, built.window_vectors)
+    assert set(loaded.manifest.files) == {"documents.json", "passages.jsonl", "arrays.npz", "windows.npy", "vectors.faiss"}
     assert loaded.documents[0]["metadata"]["speaker"] == "H.E. Yerzhan Kazykhanov"
 
 
@@ -96,7 +97,7 @@ def test_failed_build_leaves_previous_index(fake_settings, fake_encoder, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa_service.store.FaissFlatIndex.save", boom)
+    monkeypatch.setattr("qa_service.vector_store.FaissVectorStore.save", boom)
     with pytest.raises(RuntimeError):
         ensure_index(fake_settings, fake_encoder, force=True)
     assert current_build(fake_settings.index_dir) == before
@@ -117,7 +118,7 @@ def test_current_pointer_is_replaced_not_rewritten(fake_settings, fake_encoder):
 def test_manifest_is_json(fake_settings, fake_encoder):
     ensure_index(fake_settings, fake_encoder)
     raw = json.loads((current_build(fake_settings.index_dir) / "manifest.json").read_text())
-    assert raw["passages"] == 15 and raw["format_version"] == 1
+    assert raw["passages"] == 15 and raw["format_version"] == 2
 
 
 def _passage(text: str) -> Passage:
