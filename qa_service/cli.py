@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 
@@ -25,15 +26,19 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--force", is_flag=True, help="Rebuild even when the index is fresh.")
+@click.option("--force", is_flag=True, help="Rebuild from scratch, embedding everything again.")
 def build(force: bool) -> None:
-    """Build (or rebuild) the index of the corpus, with a progress bar."""
+    """Build or update the index of the corpus (only new text is embedded), with a progress bar."""
+    _update_index(_settings(rebuild="auto"), force=force)
+
+
+def _update_index(settings: Settings, force: bool = False) -> None:
+    """Bring the index up to date with the corpus folder and say what it holds."""
     from tqdm import tqdm
 
     from .encoder import SentenceTransformerEncoder
     from .indexer import ensure_index
 
-    settings = _settings(rebuild="auto")
     _log_to_stderr(settings)
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
     bar = tqdm(desc="embedding", unit="text", disable=None)
@@ -45,11 +50,78 @@ def build(force: bool) -> None:
 
     data = ensure_index(settings, encoder, progress, force=force)
     bar.close()
+    if data.vectors is not None:
+        data.vectors.close()
     m = data.manifest
     click.echo(
         f"index ready in {settings.index_dir}: {m.documents} documents, {m.passages} passages, "
-        f"{m.windows} windows, {m.sentences} sentences (built {m.built_at} in {m.build_seconds:.1f} s)"
+        f"{m.windows} windows, {m.sentences} sentences; {m.vector_store.get('kind')} "
+        f"{m.vector_store.get('plan', {}).get('kind')} index (built {m.built_at}, embedded {m.embedded} texts "
+        f"in {m.build_seconds:.1f} s)"
     )
+
+
+def _print_report(report, verb: str) -> None:  # noqa: ANN001 - an importers.ImportReport
+    click.echo(f"{verb} {len(report.written)} document(s); {len(report.unchanged)} unchanged")
+    for name, reason in report.skipped:
+        click.secho(f"skipped {name}: {reason}", fg="yellow", err=True)
+
+
+@main.command(name="import-ungd")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Corpus folder to write (default QA_CORPUS_DIR).")
+@click.option("--country", "countries", multiple=True, help="Only this ISO code (repeatable).")
+@click.option("--session", "sessions", multiple=True, type=int, help="Only this session (repeatable).")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="At most this many statements.")
+@click.option("--build/--no-build", "build_after", default=True, help="Update the index afterwards (default: yes).")
+def import_ungd_command(
+    source: Path, out: Path | None, countries: tuple[str, ...], sessions: tuple[int, ...], limit: int | None, build_after: bool
+) -> None:
+    """Import UN General Debate statements from SOURCE (manifest.tsv, txt/, Speakers_by_session.xlsx)
+    into the corpus folder, with title, country, session, year, speaker and post as metadata."""
+    from .importers import ImportProblem, import_ungd
+
+    settings = _settings(corpus_dir=out)
+    try:
+        report = import_ungd(source, settings.corpus_dir, countries or None, sessions or None, limit)
+    except ImportProblem as exc:
+        raise click.UsageError(str(exc)) from exc
+    _print_report(report, f"imported into {settings.corpus_dir}:")
+    if build_after:
+        _update_index(settings.replace(rebuild="auto"))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--build/--no-build", "build_after", default=True, help="Update the index afterwards (default: yes).")
+def add(paths: tuple[Path, ...], build_after: bool) -> None:
+    """Add documents (.txt/.md, with a <name>.meta.json sidecar when present) to the corpus and index
+    them: only their passages are embedded."""
+    from .importers import add_documents
+
+    settings = _settings(rebuild="auto")
+    report = add_documents(paths, settings.corpus_dir)
+    _print_report(report, f"added to {settings.corpus_dir}:")
+    if report.skipped and not report.written and not report.unchanged:
+        sys.exit(1)
+    if build_after:
+        _update_index(settings)
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--build/--no-build", "build_after", default=True, help="Update the index afterwards (default: yes).")
+def remove(ids: tuple[str, ...], build_after: bool) -> None:
+    """Remove documents (by id) from the corpus folder and their vectors from the index (no rebuild)."""
+    from .importers import remove_documents
+
+    settings = _settings(rebuild="auto")
+    report = remove_documents(ids, settings.corpus_dir)
+    _print_report(report, f"removed from {settings.corpus_dir}:")
+    if report.skipped and not report.written:
+        sys.exit(1)
+    if build_after:
+        _update_index(settings)
 
 
 @main.command()

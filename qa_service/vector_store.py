@@ -25,6 +25,9 @@ import numpy as np
 
 #: Below this many vectors a filter's matches are scored exactly, whatever the index type.
 EXACT_SUBSET = 8192
+#: IVF centroids are trained on at most this many vectors per list: k-means time grows with the sample,
+#: and FAISS asks for at least 39 per list.
+TRAIN_PER_LIST = 64
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,8 @@ class FaissVectorStore:
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, plan.nlist, faiss.METRIC_INNER_PRODUCT)
             sample = np.ascontiguousarray(training, dtype=np.float32)
-            if len(sample) > plan.nlist * 256:  # FAISS uses at most 256 points per list anyway
-                pick = np.random.default_rng(0).choice(len(sample), plan.nlist * 256, replace=False)
+            if len(sample) > plan.nlist * TRAIN_PER_LIST:
+                pick = np.random.default_rng(0).choice(len(sample), plan.nlist * TRAIN_PER_LIST, replace=False)
                 sample = sample[np.sort(pick)]
             index.train(sample)
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
