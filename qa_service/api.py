@@ -15,9 +15,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError, Unauthorized
 from .openapi import openapi_document
-from .retriever import Answer, Result
+from .retriever import Answer, Filters, Result, Retriever
 from .state import service
-from .validation import AskRequest, decode_json_body, parse_ask_args, parse_ask_json
+from .validation import AskRequest, check_filters, decode_json_body, parse_ask_args, parse_ask_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
@@ -61,8 +61,22 @@ def ask() -> Response:
     """Answer a question from a JSON body (POST) or the query string (GET)."""
     state = service()
     request_ = _read_ask_request()
-    result = state.retriever.ask(request_.question, request_.top_k)
-    return jsonify(result_to_json(result))
+    return jsonify(result_to_json(ask_with(state.retriever, request_)))
+
+
+def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
+    """Answer a validated request, its filters checked against the corpus (400 for unknown names)."""
+    filters = None
+    if request_.filtered:
+        facets = retriever.facets()
+        check_filters(request_, {d["id"] for d in facets["documents"]}, set(facets["countries"]))
+        filters = Filters(
+            documents=frozenset(request_.documents) if request_.documents else None,
+            countries=frozenset(request_.countries) if request_.countries else None,
+            year_from=request_.year_from,
+            year_to=request_.year_to,
+        )
+    return retriever.ask(request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document)
 
 
 def _read_ask_request() -> AskRequest:
@@ -110,9 +124,10 @@ def result_to_json(result: Result) -> dict:
 
 
 def answer_to_json(answer: Answer) -> dict:
-    """One answer: rank, fused score, passage text, highlighted sentence, source and score parts."""
+    """One answer: rank, fused score, passage text, highlighted sentence, source (with the document's
+    metadata), score parts, and with answers grouped by document the document's next best passages."""
     p = answer.passage
-    return {
+    body = {
         "rank": answer.rank,
         "score": answer.score,
         "text": p.text,
@@ -123,10 +138,14 @@ def answer_to_json(answer: Answer) -> dict:
             "passage": p.number,
             "lines": [p.first_line, p.last_line],
             "chars": [p.start_char, p.end_char],
+            "metadata": answer.metadata or {},
         },
         "scores": {"dense": answer.dense, "lexical": answer.lexical, "sentence": answer.sentence},
         "matched_terms": list(answer.matched_terms),
     }
+    if answer.more:
+        body["more"] = [{k: v for k, v in answer_to_json(m).items() if k != "rank"} for m in answer.more]
+    return body
 
 
 @api.get("/documents")

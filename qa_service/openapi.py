@@ -52,8 +52,18 @@ def openapi_document(settings: Settings) -> dict:
         "description": "How many answers to return.",
     }
     guarded = _guard_errors(settings, protected=True)
+    names = {
+        "oneOf": [{"type": "string", "maxLength": 300}, {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 500}],
+    }
+    filters = {
+        "document": {**names, "description": "Only these documents (ids, as in /api/v1/documents). In a query string: comma-separated."},
+        "country": {**names, "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated."},
+        "year_from": {"type": "integer", "minimum": 0, "maximum": 9999, "description": "Only documents of this year or later (documents without a year are left out)."},
+        "year_to": {"type": "integer", "minimum": 0, "maximum": 9999, "description": "Only documents of this year or earlier."},
+        "group_by_document": {"type": "boolean", "default": False, "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`."},
+    }
     errors = {
-        "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
+        "400": _error("Missing, empty or invalid field, a duplicate field, a body that is not a JSON object, or a filter naming a document or country the corpus does not have."),
         "404": _error("Unknown route."),
         "405": _error("Method not allowed."),
         "413": _error(f"Body over {settings.max_body_bytes} bytes."),
@@ -76,6 +86,10 @@ def openapi_document(settings: Settings) -> dict:
                     "parameters": [
                         {"name": "question", "in": "query", "required": True, "schema": question},
                         {"name": "top_k", "in": "query", "required": False, "schema": top_k},
+                        *(
+                            {"name": name, "in": "query", "required": False, "schema": {"type": "string"} if name in ("document", "country") else schema, "description": schema["description"]}
+                            for name, schema in filters.items()
+                        ),
                     ],
                     "responses": {"200": _ok("#/components/schemas/AskResponse", "Ranked answers."), **errors},
                 },
@@ -134,7 +148,7 @@ def openapi_document(settings: Settings) -> dict:
                 }
             },
         },
-        "components": {"schemas": _schemas(question, top_k, settings)},
+        "components": {"schemas": _schemas(question, top_k, settings, filters)},
     }
     if settings.api_key:
         document["components"]["securitySchemes"] = {
@@ -151,7 +165,7 @@ def _ok(ref: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
 
 
-def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
+def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> dict:
     integer_pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
     document_fields = {
         "id": {"type": "string"},
@@ -167,6 +181,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
             "properties": {
                 "question": question,
                 "top_k": {**top_k, "type": ["integer", "null"], "description": "How many answers to return (null: the default)."},
+                **filters,
             },
         },
         "AskResponse": {
@@ -189,7 +204,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
         },
         "Answer": {
             "type": "object",
-            "required": ["rank", "score", "text", "highlight", "source"],
+            "required": ["score", "text", "highlight", "source"],
             "properties": {
                 "rank": {"type": "integer", "minimum": 1},
                 "score": {
@@ -224,7 +239,16 @@ def _schemas(question: dict, top_k: dict, settings: Settings) -> dict:
                         "passage": {"type": "integer", "minimum": 1},
                         "lines": {**integer_pair, "description": "First and last line in the source file (1-based)."},
                         "chars": {**integer_pair, "description": "Half-open character range in the source file."},
+                        "metadata": {
+                            "type": "object",
+                            "description": "The document's metadata: title, country, session, year, speaker, post, ... as the corpus gives them.",
+                        },
                     },
+                },
+                "more": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Answer"},
+                    "description": "With group_by_document: the document's next best passages (without rank).",
                 },
                 "scores": {
                     "type": "object",

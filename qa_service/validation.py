@@ -11,7 +11,10 @@ from typing import Any
 
 from .errors import BadRequest
 
-ASK_FIELDS = frozenset({"question", "top_k"})
+ASK_FIELDS = frozenset({"question", "top_k", "document", "country", "year_from", "year_to", "group_by_document"})
+FILTER_FIELDS = ("document", "country", "year_from", "year_to", "group_by_document")
+MAX_FILTER_VALUES = 500
+MAX_FILTER_CHARS = 300
 
 #: The rule of ``validate_question`` as a JSON Schema (ECMA-262, Unicode) pattern, for the OpenAPI
 #: document: no NUL anywhere and at least one letter or digit (``str.isalnum`` is exactly the Unicode
@@ -23,10 +26,20 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 
 @dataclass(frozen=True)
 class AskRequest:
-    """A validated question and how many answers to return."""
+    """A validated question, how many answers to return, and which documents to ask (None: all)."""
 
     question: str
     top_k: int
+    documents: tuple[str, ...] | None = None
+    countries: tuple[str, ...] | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    group_by_document: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set."""
+        return any(v is not None for v in (self.documents, self.countries, self.year_from, self.year_to))
 
 
 class _DuplicateField(ValueError):
@@ -69,7 +82,7 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
         raise BadRequest("invalid_body", "The request body must be a JSON object.")
     unknown = sorted(set(body) - ASK_FIELDS)
     if unknown:
-        raise BadRequest("unknown_field", f"Unknown field(s): {', '.join(unknown)}. Allowed: question, top_k.")
+        raise BadRequest("unknown_field", f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ASK_FIELDS))}.")
     question = validate_question(body.get("question"), max_chars)
     top_k = body.get("top_k", default_top_k)
     if top_k is None:
@@ -79,7 +92,20 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
         top_k = int(top_k)
     if isinstance(top_k, bool) or not isinstance(top_k, int):
         raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
-    return AskRequest(question, _check_top_k(top_k, max_top_k))
+    group = body.get("group_by_document", False)
+    if not isinstance(group, bool):
+        raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
+    return _with_years(
+        AskRequest(
+            question,
+            _check_top_k(top_k, max_top_k),
+            documents=_names("document", body.get("document")),
+            countries=_countries(_names("country", body.get("country"))),
+            group_by_document=group,
+        ),
+        body.get("year_from"),
+        body.get("year_to"),
+    )
 
 
 def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k: int, max_chars: int) -> AskRequest:
@@ -90,10 +116,82 @@ def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k:
     question = validate_question((args.get("question") or [None])[0], max_chars)
     raw = (args.get("top_k") or [None])[0]
     if raw is None:
-        return AskRequest(question, default_top_k)
-    if not _INTEGER.fullmatch(raw.strip()):
+        top_k = default_top_k
+    elif not _INTEGER.fullmatch(raw.strip()):
         raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
-    return AskRequest(question, _check_top_k(int(raw.strip()), max_top_k))
+    else:
+        top_k = _check_top_k(int(raw.strip()), max_top_k)
+    one = {name: ((args.get(name) or [""])[0] or "").strip() for name in FILTER_FIELDS}
+    group = one["group_by_document"].lower()
+    if group not in ("", "0", "1", "true", "false", "on", "off", "yes", "no"):
+        raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
+    # Several values of a list filter are given comma-separated: country=KAZ,USA.
+    split = {name: [v for v in (x.strip() for x in one[name].split(",")) if v] or None for name in ("document", "country")}
+    return _with_years(
+        AskRequest(
+            question,
+            top_k,
+            documents=_names("document", split["document"]),
+            countries=_countries(_names("country", split["country"])),
+            group_by_document=group in ("1", "true", "on", "yes"),
+        ),
+        _year_text("year_from", one["year_from"]),
+        _year_text("year_to", one["year_to"]),
+    )
+
+
+def check_filters(request: AskRequest, documents: set[str], countries: set[str]) -> None:
+    """Refuse a filter that names a document or a country the corpus does not have."""
+    unknown = sorted(set(request.documents or ()) - documents)
+    if unknown:
+        raise BadRequest("unknown_document", f"No document with id {unknown[0]!r}.")
+    unknown = sorted(set(request.countries or ()) - countries)
+    if unknown:
+        raise BadRequest("unknown_country", f"No document from country {unknown[0]!r}.")
+
+
+def _names(field: str, value: Any) -> tuple[str, ...] | None:
+    """A filter of names: a string or a list of strings (None when absent or empty)."""
+    if value is None or value == "" or value == []:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise BadRequest(f"invalid_{field}", f"{field} must be a string or a list of strings.")
+    values = [v.strip() for v in values if v.strip()]
+    if len(values) > MAX_FILTER_VALUES or any(len(v) > MAX_FILTER_CHARS for v in values):
+        raise BadRequest(f"invalid_{field}", f"{field} takes at most {MAX_FILTER_VALUES} values of {MAX_FILTER_CHARS} characters.")
+    if any("\x00" in v for v in values):
+        raise BadRequest(f"invalid_{field}", f"{field} contains characters that are not text.")
+    return tuple(dict.fromkeys(values)) or None
+
+
+def _countries(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return tuple(v.upper() for v in values) if values else None
+
+
+def _year_text(field: str, raw: str) -> int | None:
+    if not raw:
+        return None
+    if not _INTEGER.fullmatch(raw):
+        raise BadRequest(f"invalid_{field}", f"{field} must be a year (an integer).")
+    return int(raw)
+
+
+def _with_years(request: AskRequest, year_from: Any, year_to: Any) -> AskRequest:
+    for field, value in (("year_from", year_from), ("year_to", year_to)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999):
+            raise BadRequest(f"invalid_{field}", f"{field} must be a year from 0 to 9999.")
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise BadRequest("invalid_year_range", f"year_from ({year_from}) is after year_to ({year_to}).")
+    return AskRequest(
+        request.question,
+        request.top_k,
+        request.documents,
+        request.countries,
+        year_from,
+        year_to,
+        request.group_by_document,
+    )
 
 
 def validate_question(value: Any, max_chars: int) -> str:

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, render_template, request
 from .errors import ApiError
 from .lexical import words as _words
 from .state import service
-from .validation import parse_ask_args
+from .validation import FILTER_FIELDS, parse_ask_args
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
@@ -68,17 +68,21 @@ def corpus_header() -> dict:
 @web.get("/")
 def index() -> tuple[str, int]:
     """The form; with ``?q=`` it also shows the answers, rendered on the server."""
+    from .api import ask_with
+
     settings = service().settings
     question = request.args.get("q", "")
     k_raw = request.args.get("k", "")
     result, error = None, None
     top_k = settings.default_top_k
+    chosen = {name: request.args.get(name, "").strip() for name in FILTER_FIELDS}
     if question.strip():
         args = {"question": [question], "top_k": [k_raw] if k_raw else []}
+        args.update({name: [value] for name, value in chosen.items() if value})
         try:
             parsed = parse_ask_args(args, settings.default_top_k, settings.max_top_k, settings.max_question_chars)
             top_k = parsed.top_k
-            result = service().retriever.ask(parsed.question, parsed.top_k)
+            result = ask_with(service().retriever, parsed)
         except ApiError as exc:
             error = exc.message
     elif k_raw.strip().isdigit() and 1 <= int(k_raw) <= settings.max_top_k:
@@ -96,8 +100,18 @@ def index() -> tuple[str, int]:
         max_chars=settings.max_question_chars,
         result=result,
         error=error,
+        facets=_facets(),
+        chosen=chosen,
     )
     return page, 400 if error else 200
+
+
+def _facets() -> dict | None:
+    """The corpus picker's choices (documents, countries, years), when there is more than one document."""
+    facets = service().retriever.facets()
+    if len(facets["documents"]) < 2:
+        return None
+    return {**facets, "documents": sorted(facets["documents"], key=lambda d: d["title"].casefold())}
 
 
 @web.get("/documents/<path:doc_id>")

@@ -51,8 +51,6 @@ def _corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["faiss", "milvus"])
 def store_kind(request) -> str:
-    if request.param == "milvus":
-        pytest.importorskip("milvus_lite")
     return request.param
 
 
@@ -157,7 +155,6 @@ def test_rebuild_after_damage_reuses_nothing_it_cannot_trust(tmp_path):
 
 
 def test_switching_the_store_reuses_embeddings(tmp_path):
-    pytest.importorskip("milvus_lite")
     corpus = _corpus(tmp_path)
     settings = _settings(corpus, tmp_path / "index", "faiss")
     encoder = FakeEncoder()

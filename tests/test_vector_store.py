@@ -38,7 +38,6 @@ def _attrs(n: int, offset: int = 0) -> WindowAttributes:
 def _open(kind: str, tmp_path: Path, plan: IndexPlan, training: np.ndarray):
     if kind == "faiss":
         return FaissVectorStore.create(plan, DIM, training)
-    pytest.importorskip("milvus_lite")
     return MilvusVectorStore.create(str(tmp_path / "milvus.db"), "test_windows", DIM, plan)
 
 
@@ -168,7 +167,6 @@ def test_faiss_store_saves_and_loads(tmp_path, data):
 
 
 def test_milvus_collection_survives_reopening(tmp_path, data):
-    pytest.importorskip("milvus_lite")
     vectors, ids, attrs, queries = data
     uri = str(tmp_path / "milvus.db")
     store = MilvusVectorStore.create(uri, "test_windows", DIM, IndexPlan("flat"))
@@ -213,7 +211,6 @@ def test_milvus_expression_quotes_values():
 
 @pytest.mark.slow
 def test_milvus_and_faiss_give_the_same_answers_on_the_evaluation_questions(tmp_path, settings, encoder, retriever):
-    pytest.importorskip("milvus_lite")
     from qa_service.indexer import ensure_index
     from qa_service.retriever import Retriever
 
