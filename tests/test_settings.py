@@ -53,3 +53,25 @@ def test_every_setting_is_documented():
     rows = Settings.describe()
     assert len(rows) == len({r[0] for r in rows})
     assert all(r[0].startswith("QA_") and r[2] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"vector_store": "annoy"},
+        {"faiss_index": "hnsw"},
+        {"milvus_collection": "1bad"},
+        {"milvus_collection": "no-dashes"},
+        {"flat_max_vectors": -1},
+        {"ivf_nprobe": -5},
+    ],
+)
+def test_scale_settings_are_checked(changes):
+    with pytest.raises(SettingsError):
+        Settings().replace(**changes)
+
+
+def test_milvus_uri_defaults_to_a_file_in_the_index_folder(tmp_path):
+    settings = Settings(index_dir=tmp_path / "idx")
+    assert settings.resolved_milvus_uri() == str(tmp_path / "idx" / "milvus.db")
+    assert settings.replace(milvus_uri="http://milvus:19530").resolved_milvus_uri() == "http://milvus:19530"
