@@ -120,8 +120,30 @@
         h("a", { class: "where", href: documentHref(source) },
           `Passage ${source.passage}, ` + (first === last ? `line ${first}` : `lines ${first}–${last}`)),
       ),
+      sourceLine(source),
       passageText(answer),
+      moreList(answer.more),
     );
+  }
+
+  // With several documents (the page has a corpus picker): which statement an answer comes from, and,
+  // with answers grouped by statement, the statement's next best passages (as _answer_*.html).
+  const manyDocuments = Boolean(form.querySelector(".filters"));
+
+  function sourceLine(source) {
+    if (!manyDocuments) return "";
+    const m = source.metadata || {};
+    const id = String(source.document).split("/").map(encodeURIComponent).join("/");
+    const who = m.speaker ? ` · ${m.speaker}${m.post ? `, ${m.post}` : ""}` : "";
+    return h("p", { class: "source-doc" }, h("a", { href: `/documents/${id}` }, source.title), who);
+  }
+
+  function moreList(more) {
+    if (!more || !more.length) return "";
+    return h("details", { class: "more" },
+      h("summary", null, `${more.length} more passage${more.length === 1 ? "" : "s"} from this statement`),
+      h("ul", null, ...more.map((m) => h("li", null,
+        h("a", { href: documentHref(m.source) }, `Passage ${m.source.passage}`), `: ${m.highlight.text}`))));
   }
 
   function plural(n, word) {
