@@ -183,6 +183,14 @@ def synthetic(args: argparse.Namespace) -> None:
         centres = rng.standard_normal((10_000, dim)).astype(np.float32)
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         source = "10,000 random centres"
+    for n in args.flat_sizes:
+        vectors = synthetic_vectors(n, dim, centres, rng, args.spread)
+        queries = synthetic_vectors(args.queries, dim, centres, rng, args.spread)
+        flat = FaissVectorStore.create(IndexPlan("flat"), dim)
+        flat.add(np.arange(n, dtype=np.int64), vectors, WindowAttributes(["d"] * n, [""] * n, [0] * n))
+        faiss.omp_set_num_threads(1)
+        emit({"n": n, "index": "flat", "source": source, **_timing(*_latencies(flat, queries))})
+        del flat, vectors
     for n in args.sizes:
         faiss.omp_set_num_threads(args.build_threads)
         vectors = synthetic_vectors(n, dim, centres, rng, args.spread)
@@ -261,7 +269,8 @@ def main() -> None:
     r.add_argument("--repeat", type=int, default=3)
     r.add_argument("--no-fresh", dest="fresh", action="store_false", help="reuse the embeddings of an existing build")
     s = sub.add_parser("synthetic", help="synthetic vectors, flat vs IVF")
-    s.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    s.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    s.add_argument("--flat-sizes", type=int, nargs="*", default=[], help="only time exact search at these sizes")
     s.add_argument("--queries", type=int, default=200)
     s.add_argument("--nprobes", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     s.add_argument("--centres", default="", help="an index folder whose window vectors serve as cluster centres")

@@ -75,7 +75,7 @@ class IndexPlan:
         return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe}
 
 
-def index_plan(count: int, kind: str = "auto", flat_max: int = 50_000, nprobe: int = 0) -> IndexPlan:
+def index_plan(count: int, kind: str = "auto", flat_max: int = 30_000, nprobe: int = 0) -> IndexPlan:
     """The index for ``count`` vectors: exact up to ``flat_max``, then IVF with ~4·√n lists.
 
     ``kind`` forces "flat" or "ivf"; ``nprobe`` 0 means the measured default (1/64 of the lists, at
