@@ -128,22 +128,36 @@ def remove(ids: tuple[str, ...], build_after: bool) -> None:
 @click.argument("question")
 @click.option("--top-k", "-k", type=click.IntRange(1, None), default=None, help="How many answers (default 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
-def ask(question: str, top_k: int | None, as_json: bool) -> None:
-    """Answer QUESTION from the index and print the answers."""
-    from .api import result_to_json
+@click.option("--document", "documents", multiple=True, help="Only this document id (repeatable).")
+@click.option("--country", "countries", multiple=True, help="Only documents of this country code (repeatable).")
+@click.option("--year-from", type=int, default=None, help="Only documents of this year or later.")
+@click.option("--year-to", type=int, default=None, help="Only documents of this year or earlier.")
+@click.option("--group", is_flag=True, help="One answer per document.")
+def ask(
+    question: str,
+    top_k: int | None,
+    as_json: bool,
+    documents: tuple[str, ...],
+    countries: tuple[str, ...],
+    year_from: int | None,
+    year_to: int | None,
+    group: bool,
+) -> None:
+    """Answer QUESTION from the index and print the answers (optionally filtered, as in the API)."""
+    from .api import ask_with, result_to_json
     from .app import build_retriever
     from .errors import ApiError
-    from .validation import validate_question
+    from .validation import parse_ask_json
 
     settings = _settings()
-    k = top_k or settings.default_top_k
-    if k > settings.max_top_k:
-        raise click.UsageError(f"--top-k must be at most {settings.max_top_k}")
+    body: dict[str, object] = {"question": question, "top_k": top_k or settings.default_top_k, "group_by_document": group}
+    body.update({k: v for k, v in (("document", list(documents)), ("country", list(countries))) if v})
+    body.update({k: v for k, v in (("year_from", year_from), ("year_to", year_to)) if v is not None})
     try:
-        question = validate_question(question, settings.max_question_chars)
+        request_ = parse_ask_json(body, settings.default_top_k, settings.max_top_k, settings.max_question_chars)
+        result = ask_with(build_retriever(settings), request_)
     except ApiError as exc:
         raise click.UsageError(exc.message) from exc
-    result = build_retriever(settings).ask(question, k)
     if as_json:
         click.echo(json.dumps(result_to_json(result), indent=2, ensure_ascii=False))
         return

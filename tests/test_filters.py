@@ -170,3 +170,16 @@ def test_retriever_filters_by_document(retriever):
     result = retriever.ask("terrorism", 3, filters=Filters(documents=frozenset({STATEMENT_ID})))
     assert len(result.answers) == 3
     assert retriever.ask("terrorism", 3, filters=Filters(countries=frozenset({"USA"}))).answers == ()
+
+
+def test_cli_ask_takes_the_same_filters(runner, monkeypatch, settings, retriever):
+    from qa_service.cli import main
+
+    monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
+    monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+    result = runner.invoke(main, ["ask", "--json", "-k", "2", "--country", "kaz", "--year-from", "2020", "Who spoke?"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert [a["source"]["metadata"]["country"] for a in body["answers"]] == ["KAZ", "KAZ"]
+    assert runner.invoke(main, ["ask", "--country", "USA", "Who spoke?"]).exit_code == 2
+    assert runner.invoke(main, ["ask", "--year-from", "2021", "--year-to", "2020", "Who spoke?"]).exit_code == 2
