@@ -328,6 +328,11 @@ class MilvusVectorStore:
         """Whether the collection exists."""
         return bool(self._client.has_collection(self.collection))
 
+    def documents_of(self, ids: np.ndarray) -> dict[int, str]:
+        """The document of each of these ids that the collection holds (for consistency checks)."""
+        rows = self._client.get(self.collection, ids=[int(i) for i in ids], output_fields=["doc"])
+        return {int(r["id"]): str(r["doc"]) for r in rows}
+
     def add(self, ids: np.ndarray, vectors: np.ndarray, attributes: WindowAttributes, batch: int = 2000) -> None:
         """Insert rows (in batches) and flush, so that a search right after sees them at full speed."""
         ids = np.asarray(ids, dtype=np.int64)

@@ -180,3 +180,25 @@ def test_index_type_follows_size_without_re_embedding(tmp_path):
     assert encoder.calls == before
     assert ivf.manifest.vector_store["plan"]["kind"] == "ivf"
     assert ivf.vectors.size == flat.manifest.windows
+
+
+def test_a_milvus_collection_that_drifted_from_the_build_is_noticed_and_rebuilt(tmp_path):
+    corpus = _corpus(tmp_path)
+    settings = _settings(corpus, tmp_path / "index", "milvus")
+    encoder = FakeEncoder()
+    data = ensure_index(settings, encoder)
+    # Someone else's writes: the same number of rows, but not this build's ids.
+    ids = data.window_ids[:3]
+    data.vectors.remove(ids)
+    data.vectors.add(ids + 10_000, data.window_vectors[:3], data.window_attributes().take([0, 1, 2]))
+    data.vectors.close()
+    from qa_service.indexer import store_loader
+    from qa_service.store import IndexCorrupt, load_index
+
+    with pytest.raises(IndexCorrupt, match="does not hold this build's vectors"):
+        load_index(settings.index_dir, store_loader(settings))
+    before = encoder.calls
+    again = ensure_index(settings, encoder)
+    assert encoder.calls == before  # repaired from the build's own vectors, nothing re-embedded
+    assert again.vectors.size == again.manifest.windows
+    again.vectors.close()
