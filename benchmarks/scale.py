@@ -7,6 +7,9 @@
     # Synthetic vectors: flat vs IVF (nprobe sweep), build time, memory, latency on one core, recall@10.
     python benchmarks/scale.py synthetic --sizes 100000 1000000 --centres /tmp/ungd-index
 
+    # Embedding speed: a build's texts in corpus order vs longest first.
+    python benchmarks/scale.py embed-order --corpus /tmp/ungd --documents 10 --threads 2
+
 Figures are printed as JSON lines and as a Markdown table; BENCHMARKS.md holds the ones we recorded.
 Timings on a shared 2-core machine are noisy: each latency is the median (and p99) of many queries in
 one run, and ratios are measured within one run.
@@ -258,6 +261,27 @@ def _timing(wall: list[float], cpu: list[float]) -> dict:
     }
 
 
+def embed_order(args: argparse.Namespace) -> None:
+    """Texts/s embedding a build's texts in corpus order vs longest first (what the indexer does), in one run."""
+    from qa_service.corpus import load_corpus, split_passages
+    from qa_service.encoder import SentenceTransformerEncoder
+    from qa_service.indexer import make_windows
+    from qa_service.settings import Settings
+
+    settings = Settings.from_env(torch_threads=args.threads)
+    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    encoder.warm_up()
+    docs = load_corpus(Path(args.corpus))[: args.documents]
+    passages = [p for d in docs for p in split_passages(d, encoder.count_tokens, encoder.max_tokens)]
+    texts = [w.text for w in make_windows(passages, encoder.count_tokens, encoder.max_tokens, False)]
+    texts += [p.text[a:b] for p in passages for a, b in p.sentences]
+    for label, batch in (("corpus order", texts), ("longest first", sorted(texts, key=len, reverse=True))) * args.repeat:
+        c0, w0 = time.process_time(), time.perf_counter()
+        encoder.encode(batch, settings.batch_size)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        emit({"order": label, "texts": len(batch), "threads": args.threads, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "texts_per_wall_s": round(len(batch) / wall, 1), "texts_per_cpu_s": round(len(batch) / cpu, 1)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -276,10 +300,15 @@ def main() -> None:
     s.add_argument("--centres", default="", help="an index folder whose window vectors serve as cluster centres")
     s.add_argument("--spread", type=float, default=0.5, help="noise around each centre (0.5: cosine ~0.9)")
     s.add_argument("--build-threads", type=int, default=2)
+    e = sub.add_parser("embed-order", help="embedding speed: corpus order vs longest first")
+    e.add_argument("--corpus", default="/tmp/ungd")
+    e.add_argument("--documents", type=int, default=10)
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    real(args) if args.command == "real" else synthetic(args)
+    {"real": real, "synthetic": synthetic, "embed-order": embed_order}[args.command](args)
 
 
 if __name__ == "__main__":
