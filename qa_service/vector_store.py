@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -123,6 +125,23 @@ class VectorStore(Protocol):
 # FAISS
 
 
+@contextmanager
+def _faiss_threads(count: int) -> Iterator[None]:
+    """Let FAISS use ``count`` OpenMP threads inside the block (building), and one thread after it.
+
+    One question is too small to split across threads: with OpenMP's default (all cores), searching the
+    415 statements' 13k vectors took a median of 10.8 ms on the busy two-core machine, against 2.3 ms on
+    one thread; the service runs questions in parallel in its own threads instead.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(1)
+
+
 class FaissVectorStore:
     """FAISS in the process: ``IndexIDMap2(IndexFlatIP)`` or ``IndexIVFFlat`` with ids; saved in the build."""
 
@@ -150,7 +169,8 @@ class FaissVectorStore:
             if len(sample) > plan.nlist * TRAIN_PER_LIST:
                 pick = np.random.default_rng(0).choice(len(sample), plan.nlist * TRAIN_PER_LIST, replace=False)
                 sample = sample[np.sort(pick)]
-            index.train(sample)
+            with _faiss_threads(os.cpu_count() or 1):
+                index.train(sample)
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
             index.nprobe = plan.nprobe
         return cls(index, plan, np.zeros(0, np.int64), WindowAttributes())
@@ -161,6 +181,7 @@ class FaissVectorStore:
         import faiss
 
         index = faiss.read_index(str(folder / cls.FILE))
+        faiss.omp_set_num_threads(1)  # see _faiss_threads
         if plan.kind == "ivf":
             index.nprobe = plan.nprobe
         return cls(index, plan, ids, attributes)
@@ -180,7 +201,8 @@ class FaissVectorStore:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        with _faiss_threads(os.cpu_count() or 1):
+            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._ids = np.concatenate([self._ids, ids])
         self._attrs = WindowAttributes(
             self._attrs.documents + attributes.documents,
