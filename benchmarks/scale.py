@@ -7,6 +7,9 @@
     # Synthetic vectors: flat vs IVF (nprobe sweep), build time, memory, latency on one core, recall@10.
     python benchmarks/scale.py synthetic --sizes 100000 1000000 --centres /tmp/ungd-index
 
+    # FAISS search over the built index: one OpenMP thread vs two.
+    python benchmarks/scale.py search-threads --index /tmp/ungd-index
+
     # Embedding speed: a build's texts in corpus order vs longest first.
     python benchmarks/scale.py embed-order --corpus /tmp/ungd --documents 10 --threads 2
 
@@ -94,14 +97,14 @@ def real(args: argparse.Namespace) -> None:
     encoder.warm_up()
     if args.fresh and index.exists():
         shutil.rmtree(index)
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     data = ensure_index(settings, encoder, force=args.fresh)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
     m = data.manifest
     build = current_build(index)
     emit(
         {
-            "stage": "full build" if args.fresh else "build (reusing embeddings)",
+            "stage": "full build" if args.fresh else "load (embedded_texts: by the build loaded)",
             "threads": args.threads,
             "documents": m.documents,
             "passages": m.passages,
@@ -109,6 +112,7 @@ def real(args: argparse.Namespace) -> None:
             "sentences": m.sentences,
             "embedded_texts": m.embedded,
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),
             "passages_per_s": round(m.passages / seconds, 1),
             "texts_per_s": round(m.embedded / seconds, 1) if m.embedded else None,
             "index_mb": round(_dir_mb(build), 1),
@@ -282,6 +286,29 @@ def embed_order(args: argparse.Namespace) -> None:
         emit({"order": label, "texts": len(batch), "threads": args.threads, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "texts_per_wall_s": round(len(batch) / wall, 1), "texts_per_cpu_s": round(len(batch) / cpu, 1)})
 
 
+def search_threads(args: argparse.Namespace) -> None:
+    """FAISS search time over a built index with one OpenMP thread and with several, alternating, in one run."""
+    import faiss
+
+    from qa_service.indexer import store_loader
+    from qa_service.settings import Settings
+    from qa_service.store import load_index
+
+    settings = Settings.from_env(index_dir=Path(args.index))
+    data = load_index(settings.index_dir, store_loader(settings))
+    queries = np.asarray(data.window_vectors[: args.queries])
+    results: dict[int, list[float]] = {}
+    for _ in range(args.repeat):
+        for threads in (args.threads, 1):
+            faiss.omp_set_num_threads(threads)
+            for q in queries:
+                started = time.perf_counter()
+                data.vectors.search(q, 400)
+                results.setdefault(threads, []).append((time.perf_counter() - started) * 1000)
+    for threads, times in results.items():
+        emit({"faiss_threads": threads, "vectors": data.vectors.size, "searches": len(times), "wall_median_ms": round(statistics.median(times), 2), "wall_p99_ms": round(_pct(times, 99), 2)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -305,10 +332,15 @@ def main() -> None:
     e.add_argument("--documents", type=int, default=10)
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--repeat", type=int, default=1)
+    t = sub.add_parser("search-threads", help="FAISS search on one OpenMP thread vs several")
+    t.add_argument("--index", default="/tmp/ungd-index")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--queries", type=int, default=100)
+    t.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    {"real": real, "synthetic": synthetic, "embed-order": embed_order}[args.command](args)
+    {"real": real, "synthetic": synthetic, "embed-order": embed_order, "search-threads": search_threads}[args.command](args)
 
 
 if __name__ == "__main__":

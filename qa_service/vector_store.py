@@ -129,9 +129,10 @@ class VectorStore(Protocol):
 def _faiss_threads(count: int) -> Iterator[None]:
     """Let FAISS use ``count`` OpenMP threads inside the block (building), and one thread after it.
 
-    One question is too small to split across threads: with OpenMP's default (all cores), searching the
-    415 statements' 13k vectors took a median of 10.8 ms on the busy two-core machine, against 2.3 ms on
-    one thread; the service runs questions in parallel in its own threads instead.
+    One question is too small to split across threads, and OpenMP's threads wait for busy cores: on the
+    shared two-core machine, searching the 415 statements' 13k vectors was several times slower with
+    two threads than with one (``benchmarks/scale.py search-threads``, BENCHMARKS.md). The service runs
+    questions in parallel in its own threads instead.
     """
     import faiss
 
