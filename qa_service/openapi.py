@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .retriever import RankingParams
 from .settings import Settings
-from .validation import QUESTION_PATTERN
+from .validation import FILTER_LIMITS, QUESTION_PATTERN
 
 _SENTENCE_WEIGHT = RankingParams().sentence_weight
 
@@ -52,18 +52,18 @@ def openapi_document(settings: Settings) -> dict:
         "description": "How many answers to return.",
     }
     guarded = _guard_errors(settings, protected=True)
-    names = {
-        "oneOf": [{"type": "string", "maxLength": 300}, {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 500}],
-    }
+    def names(most: int, longest: int) -> dict:
+        return {"oneOf": [{"type": "string", "maxLength": longest}, {"type": "array", "items": {"type": "string", "maxLength": longest}, "maxItems": most}, {"type": "null"}]}
+
     filters = {
-        "document": {**names, "description": "Only these documents (ids, as in /api/v1/documents). In a query string: comma-separated."},
-        "country": {**names, "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated."},
-        "year_from": {"type": "integer", "minimum": 0, "maximum": 9999, "description": "Only documents of this year or later (documents without a year are left out)."},
-        "year_to": {"type": "integer", "minimum": 0, "maximum": 9999, "description": "Only documents of this year or earlier."},
-        "group_by_document": {"type": "boolean", "default": False, "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`."},
+        "document": {**names(*FILTER_LIMITS["document"]), "description": "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches nothing). In a query string: comma-separated."},
+        "country": {**names(*FILTER_LIMITS["country"]), "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated."},
+        "year_from": {"type": ["integer", "null"], "minimum": 0, "maximum": 9999, "description": "Only documents of this year or later (documents without a year are left out; a range that ends before it starts matches nothing)."},
+        "year_to": {"type": ["integer", "null"], "minimum": 0, "maximum": 9999, "description": "Only documents of this year or earlier."},
+        "group_by_document": {"type": ["boolean", "null"], "default": False, "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`."},
     }
     errors = {
-        "400": _error("Missing, empty or invalid field, a duplicate field, a body that is not a JSON object, or a filter naming a document or country the corpus does not have."),
+        "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
         "404": _error("Unknown route."),
         "405": _error("Method not allowed."),
         "413": _error(f"Body over {settings.max_body_bytes} bytes."),
@@ -87,7 +87,7 @@ def openapi_document(settings: Settings) -> dict:
                         {"name": "question", "in": "query", "required": True, "schema": question},
                         {"name": "top_k", "in": "query", "required": False, "schema": top_k},
                         *(
-                            {"name": name, "in": "query", "required": False, "schema": {"type": "string"} if name in ("document", "country") else schema, "description": schema["description"]}
+                            {"name": name, "in": "query", "required": False, "schema": _query_schema(name, schema), "description": schema["description"]}
                             for name, schema in filters.items()
                         ),
                     ],
@@ -159,6 +159,16 @@ def openapi_document(settings: Settings) -> dict:
         for path in ("/healthz", "/readyz"):
             document["paths"][path]["get"]["security"] = []
     return document
+
+
+def _query_schema(name: str, schema: dict) -> dict:
+    """A filter's schema in a query string: lists are comma-separated there."""
+    if name in FILTER_LIMITS:
+        most, longest = FILTER_LIMITS[name]
+        return {"type": "string", "minLength": 1, "pattern": f"^[^,]{{0,{longest}}}(,[^,]{{0,{longest}}}){{0,{most - 1}}}$"}
+    kept = {k: v for k, v in schema.items() if k != "description"}
+    kept["type"] = [t for t in kept["type"] if t != "null"][0]  # a query string has no null
+    return kept
 
 
 def _ok(ref: str, description: str) -> dict:

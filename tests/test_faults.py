@@ -208,7 +208,7 @@ def test_build_killed_mid_embedding_leaves_the_previous_index(settings, encoder,
 _KILL_POINT_CHILD = """
 import sys, time
 from pathlib import Path
-from qa_service import store
+from qa_service import store, vector_store
 from qa_service.settings import Settings
 from qa_service.indexer import build_index
 from tests.conftest import FakeEncoder
@@ -220,11 +220,12 @@ def block():
     time.sleep(600)
 
 if point == "vectors":  # the new build half written in its temporary folder
-    real_save = store.FaissFlatIndex.save
-    def save(self, path):
-        real_save(self, path)
+    real_save = vector_store.FaissVectorStore.save
+    def save(self, folder):
+        written = real_save(self, folder)
         block()
-    store.FaissFlatIndex.save = save
+        return written
+    vector_store.FaissVectorStore.save = save
 else:  # the new build complete in builds/, CURRENT not yet switched
     real_write = store._write_atomic
     def write(path, text):

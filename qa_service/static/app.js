@@ -204,7 +204,8 @@
 
   function apiUrl(params) {
     const api = new URLSearchParams();
-    for (const [name, value] of params) api.append(API_NAMES[name] || name, value);
+    // An empty filter field (no country chosen, no year typed) means no filter: it is left out.
+    for (const [name, value] of params) if (value !== "" || name in API_NAMES) api.append(API_NAMES[name] || name, value);
     return `${API_URL}?${api.toString()}`;
   }
 
