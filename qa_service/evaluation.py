@@ -23,7 +23,7 @@ import numpy as np
 
 from .corpus import SPLITTER_VERSION, Passage, corpus_fingerprint, split_sentences
 from .encoder import Encoder
-from .indexer import build_params, ensure_index, index_passages
+from .indexer import build_params, ensure_index, index_passages, store_loader
 from .retriever import MODES, Evidence, Mode, RankingParams, Retriever
 from .settings import Settings
 from .store import IndexCorrupt, IndexData, IndexManifest, IndexMissing, check_manifest, load_index, save_index
@@ -207,6 +207,9 @@ def prepare_index(
     """
     if qset.embed_context is not None:
         settings = settings.replace(embed_context=qset.embed_context)
+    # Evaluation measures the ranking; its indexes live in the cache folder, searched by FAISS (a
+    # Milvus setting must not send them to the service's collection).
+    settings = settings.replace(vector_store="faiss")
     params = build_params(settings)
     source = qset.sources if qset.passages is not None else {"corpus": str(Path(qset.corpus_dir or settings.corpus_dir).resolve())}
     key = hashlib.sha256(json.dumps([qset.name, source, params], sort_keys=True).encode()).hexdigest()[:12]
@@ -219,8 +222,9 @@ def prepare_index(
         "splitter_version": SPLITTER_VERSION,
         "build_params": params,
     }
+    settings = settings.replace(index_dir=index_dir)
     try:
-        data = load_index(index_dir)
+        data = load_index(index_dir, store_loader(settings))
         if not check_manifest(data.manifest, expected):
             return data
     except (IndexMissing, IndexCorrupt):

@@ -332,6 +332,37 @@ class Retriever:
         ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
         return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
 
+    def with_params(self, params: RankingParams) -> Retriever:
+        """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
+        other = copy.copy(self)
+        other.params = params
+        return other
+
+    def _fuse(
+        self, mode: Mode, question: str, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray
+    ) -> np.ndarray:
+        """The ranking score of each candidate in ``mode``."""
+        params = self.params
+        if mode == "dense":
+            return dense
+        if mode == "bm25":
+            return lexical
+        if mode == "fusion":  # the simple baseline: min-max scaled passage cosine and BM25, mixed
+            return params.fusion_weight * _minmax(dense) + (1 - params.fusion_weight) * _minmax(lexical)
+        w, wd = params.sentence_weight, params.dense_weight
+        if params.fusion == "rrf":
+            semantic = (1 - w) * _rrf(dense, params.rrf_k) + w * _rrf(sentence, params.rrf_k)
+            return wd * semantic + (1 - wd) * _rrf(lexical, params.rrf_k)
+        if params.normalisation == "absolute":
+            # Cosines as they are (clipped at 0) and BM25 over what the question's terms could at best
+            # contribute (the sum of their IDFs), capped at 1: the score means the same for every question.
+            semantic = (1 - w) * np.maximum(dense, 0) + w * np.maximum(sentence, 0)
+            weight = self.lexical.question_weight(question)
+            lexical_part = np.minimum(lexical / weight, 1.0) if weight > 0 else np.zeros_like(lexical)
+            return wd * semantic + (1 - wd) * lexical_part
+        scale = _SCALERS[params.normalisation]
+        return wd * ((1 - w) * scale(dense) + w * scale(sentence)) + (1 - wd) * scale(lexical)
+
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
         """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
         out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
