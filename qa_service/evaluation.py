@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import SPLITTER_VERSION, Passage, corpus_fingerprint, split_sentences
+from .corpus import SPLITTER_VERSION, Passage, split_sentences
 from .encoder import Encoder
 from .indexer import build_params, ensure_index, index_passages, store_loader
 from .retriever import MODES, Evidence, Mode, RankingParams, Retriever

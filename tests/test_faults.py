@@ -21,7 +21,7 @@ import pytest
 from qa_service.app import create_app
 from qa_service.indexer import build_index, ensure_index, load_fresh_index
 from qa_service.retriever import Retriever
-from qa_service.store import IndexCorrupt, IndexMismatch, IndexMissing, IndexProblem, current_build, load_index
+from qa_service.store import IndexMismatch, IndexProblem, current_build, load_index
 
 from .conftest import ROOT, STATEMENT_ID, FakeEncoder
 from .support import GatedEncoder
