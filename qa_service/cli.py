@@ -183,14 +183,15 @@ def ask(
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API and the page with gunicorn (builds the index first when needed)."""
     settings = _settings(host=host, port=port, workers=workers, threads=threads)
-    # Build in a separate process so that the server's master never loads torch before forking.
-    ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=_prepare_index, args=(settings,))
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        click.secho("the index could not be prepared; see the messages above", fg="red", err=True)
-        sys.exit(1)
+    if not _index_ready(settings):
+        # Build in a separate process so that the server's master never loads torch before forking.
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_prepare_index, args=(settings,))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            click.secho("the index could not be prepared; see the messages above", fg="red", err=True)
+            sys.exit(1)
     from .server import run
 
     run(settings)
@@ -200,6 +201,22 @@ def _log_to_stderr(settings: Settings) -> None:
     import logging
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _index_ready(settings: Settings) -> bool:
+    """Whether the encoder's files are in place and the index is intact and fresh, so that serving can
+    start without a preparation step (this loads neither the model nor torch)."""
+    from .encoder import make_encoder
+    from .indexer import load_fresh_index
+
+    try:
+        encoder = make_encoder(settings, cache_size=0)
+        if not encoder.is_prepared():
+            return False
+        load_fresh_index(settings, encoder)
+        return True
+    except Exception:  # anything wrong: the preparation step finds it and reports it
+        return False
 
 
 def _prepare_index(settings: Settings) -> None:

@@ -4,21 +4,22 @@ Two backends stand behind one :class:`Encoder` interface, chosen by :func:`make_
 ``QA_ENCODER``:
 
 - ``torch``: :class:`SentenceTransformerEncoder`, the sentence-transformers model itself (the reference).
-- ``onnx`` / ``onnx-int8``: :class:`OnnxEncoder`, the same model's transformer exported to ONNX locally
-  (see :mod:`qa_service.onnx_export`), optionally with int8 weights, run by ONNX Runtime with the model
-  folder's own tokenizer, mean pooling and L2 normalisation. It imports neither torch nor
-  sentence-transformers once the export exists, which keeps start-up short.
+- ``onnx`` / ``onnx-int8``: :class:`~qa_service.onnx_encoder.OnnxEncoder`, the same model's transformer
+  exported to ONNX locally (see :mod:`qa_service.onnx_export`), optionally with int8 weights, run by ONNX
+  Runtime with the model folder's own tokenizer, mean pooling and L2 normalisation. It imports neither
+  torch nor sentence-transformers once the export exists, which keeps start-up short.
 
 Every backend names itself in ``identity`` (backend, model, content hash), which the index manifest
-records, so an index is only ever queried with the encoder that built it. Models are loaded lazily and
-once per process; a model given as a folder is loaded offline. Question embeddings are cached in a
-bounded LRU so that a repeated question costs microseconds.
+records, so an index is only ever queried with the encoder that built it. Besides whole texts, an
+encoder embeds character spans of a text from the same run (:meth:`Encoder.encode_spans`): the index
+gets its sentence vectors from its passages' runs instead of running the model again per sentence.
+Models are loaded lazily and once per process; a model given as a folder is loaded offline. Question
+embeddings are cached in a bounded LRU so that a repeated question costs microseconds.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -58,6 +59,20 @@ class Encoder(Protocol):
     ) -> np.ndarray:
         """Embed texts as a float32 matrix of unit rows; ``progress`` is called with each batch's size."""
 
+    def encode_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed texts and, from the same run, character spans of each text.
+
+        Returns the texts' unit vectors (as :meth:`encode`) and, for text ``i``, a
+        ``(len(spans[i]), dim)`` array: each span's vector is the unit mean of the token vectors inside it
+        (so the rest of the text gives them context).
+        """
+
     def warm_up(self) -> None:
         """Load the model and run it once, so that the first question is not the slow one."""
 
@@ -81,6 +96,8 @@ def make_encoder(settings: Settings, cache_size: int | None = None) -> Encoder:
     if settings.encoder == "torch":
         return SentenceTransformerEncoder(model, settings.torch_threads, cache)
     if settings.encoder in ("onnx", "onnx-int8"):
+        from .onnx_encoder import OnnxEncoder
+
         return OnnxEncoder(
             model, settings.model_cache_dir, quantized=settings.encoder == "onnx-int8",
             threads=settings.torch_threads, cache_size=cache,
@@ -138,6 +155,37 @@ def model_label(path: Path) -> str:
     return path.parent.name if path.name == "model" else path.name
 
 
+def pool_tokens(
+    tokens: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], shift: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unit mean of all token vectors (the text's embedding: mean pooling, as the model does) and the
+    unit mean of the tokens inside each character span.
+
+    Args:
+        tokens: ``(n_tokens, dim)`` token vectors of one text, special tokens included, no padding.
+        offsets: each token's character range in the text as tokenised; special tokens have empty ranges.
+        spans: character ranges of the original text.
+        shift: characters stripped from the text's start before tokenising.
+    """
+    text_vector = _unit(tokens.mean(axis=0))
+    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
+    if not len(spans):
+        return text_vector, out
+    starts = np.fromiter((a for a, _ in offsets), dtype=np.int64, count=len(offsets)) + shift
+    ends = np.fromiter((b for _, b in offsets), dtype=np.int64, count=len(offsets)) + shift
+    real = ends > starts
+    for k, (a, b) in enumerate(spans):
+        inside = real & (starts >= a) & (ends <= b)
+        if not inside.any():  # a span cut short by truncation keeps the tokens it still has
+            inside = real & (starts < b) & (ends > a)
+        out[k] = _unit(tokens[inside].mean(axis=0)) if inside.any() else text_vector
+    return text_vector, out
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # The reference: sentence-transformers on torch
 
@@ -169,6 +217,10 @@ class SentenceTransformerEncoder:
 
     def prepare(self) -> None:
         """Nothing to prepare: the model folder is used as it is."""
+
+    def is_prepared(self) -> bool:
+        """Always true: nothing is made ahead of use."""
+        return True
 
     def _load(self):  # noqa: ANN202
         if Path(self.model_name).is_dir():
@@ -239,6 +291,39 @@ class SentenceTransformerEncoder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed texts and spans of them from one run of the model per batch (see :class:`Encoder`)."""
+        import torch
+
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_vectors: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            with torch.inference_mode():
+                tokens = self.model.encode(
+                    batch, batch_size=batch_size, output_value="token_embeddings", show_progress_bar=False
+                )
+            stripped = [text.strip() for text in batch]  # sentence-transformers strips what it embeds
+            offsets = self.model.tokenizer(
+                stripped, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+            )["offset_mapping"]
+            for row, text in enumerate(batch):
+                matrix = tokens[row].float().numpy()
+                if len(matrix) != len(offsets[row]):
+                    raise RuntimeError("token embeddings and offsets disagree; cannot pool spans")
+                shift = len(text) - len(text.lstrip())
+                vectors[start + row], pooled = pool_tokens(matrix, offsets[row], spans[start + row], shift)
+                span_vectors.append(pooled)
+            if progress:
+                progress(len(batch))
+        return vectors, span_vectors
+
     def warm_up(self) -> None:
         """Load the model and run it once, so that the first question is not the slow one."""
         self._encode_batch(["warm up"], 1)
@@ -249,187 +334,3 @@ class SentenceTransformerEncoder:
         if cached is not None:
             return cached
         return self._cache.put(text, self._encode_batch([text], 1)[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# ONNX Runtime
-
-
-class OnnxEncoder:
-    """The same model's transformer run by ONNX Runtime, with the folder's tokenizer and pooling.
-
-    The ONNX file is exported from the model folder (and quantised for int8) on first use, or ahead of
-    time by the index build, into ``cache_dir``; see :mod:`qa_service.onnx_export`.
-    """
-
-    def __init__(
-        self, model: str, cache_dir: Path, quantized: bool = True, threads: int = 1, cache_size: int = 1024
-    ) -> None:
-        """Args:
-        model: a sentence-transformers model folder (mean or CLS pooling).
-        cache_dir: folder for the exported ONNX files (created when missing).
-        quantized: run the int8 (dynamically quantised, per channel) model instead of float32.
-        threads: intra-op threads ONNX Runtime may use in this process (0 leaves its default).
-        cache_size: question embeddings kept in the LRU cache (0 disables it).
-        """
-        self.model_dir = Path(model)
-        if not self.model_dir.is_dir():
-            raise EncoderError(
-                f"the ONNX encoder needs a model folder, not {model!r}; set QA_ENCODER=torch to use a hub name"
-            )
-        self.quantized = quantized
-        self.backend = "onnx-int8" if quantized else "onnx"
-        self._cache_dir = Path(cache_dir)
-        self._threads = threads
-        self._cache = QueryCache(cache_size)
-        self._lock = threading.Lock()
-        self._session = None
-        self._tokenizer = None
-        self._counter = None
-        self._fingerprint = model_fingerprint(self.model_dir)
-        config = _read_json(self.model_dir / "config.json")
-        st_config = _read_json(self.model_dir / "sentence_bert_config.json")
-        pooling = _read_json(self.model_dir / "1_Pooling" / "config.json")
-        self._dim = int(pooling.get("word_embedding_dimension") or config["hidden_size"])
-        self._max_tokens = int(st_config.get("max_seq_length") or config.get("max_position_embeddings", 512))
-        if pooling.get("pooling_mode_cls_token"):
-            self._pooling = "cls"
-        elif pooling.get("pooling_mode_mean_tokens", True):
-            self._pooling = "mean"
-        else:
-            raise EncoderError(f"{model}: only mean or CLS pooling runs on ONNX; set QA_ENCODER=torch")
-
-    @property
-    def identity(self) -> str:
-        """``<backend>:<model>:<hash of the folder>:r<export recipe>``."""
-        from .onnx_export import RECIPE
-
-        return f"{self.backend}:{model_label(self.model_dir)}:{self._fingerprint}:r{RECIPE}"
-
-    @property
-    def dim(self) -> int:
-        """The embedding dimension (from the model folder's configuration)."""
-        return self._dim
-
-    @property
-    def max_tokens(self) -> int:
-        """The model's maximum sequence length in word pieces (sentence-transformers' setting)."""
-        return self._max_tokens
-
-    @property
-    def onnx_path(self) -> Path:
-        """The ONNX file this encoder runs, exported (and quantised) first when missing."""
-        from .onnx_export import ensure_onnx_model, export_folder
-
-        folder = export_folder(self._cache_dir, self.model_dir, self._fingerprint)
-        return ensure_onnx_model(self.model_dir, folder, self.quantized)
-
-    def prepare(self) -> None:
-        """Export the model now if it is not cached yet (the index build calls this)."""
-        _ = self.onnx_path
-
-    @property
-    def session(self):  # noqa: ANN201 - onnxruntime is imported lazily
-        """The ONNX Runtime session (created on first use)."""
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    self._session = self._load()
-        return self._session
-
-    def _load(self):  # noqa: ANN202
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if self._threads:
-            options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-
-    def _tokenizers(self):  # noqa: ANN202
-        """(truncating tokenizer, counting tokenizer), loaded on first use."""
-        if self._tokenizer is None:
-            with self._lock:
-                if self._tokenizer is None:
-                    from tokenizers import Tokenizer
-
-                    path = str(self.model_dir / "tokenizer.json")
-                    counter = Tokenizer.from_file(path)
-                    counter.no_padding()
-                    counter.no_truncation()
-                    tokenizer = Tokenizer.from_file(path)
-                    tokenizer.no_padding()
-                    tokenizer.enable_truncation(max_length=self._max_tokens)
-                    self._counter = counter
-                    self._tokenizer = tokenizer
-        return self._tokenizer, self._counter
-
-    def count_tokens(self, text: str) -> int:
-        """Word pieces including [CLS] and [SEP], without truncation."""
-        return len(self._tokenizers()[1].encode(text, add_special_tokens=True).ids)
-
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        """Embed texts; rows are unit vectors (float32). ``progress`` hears every ``batch_size`` texts.
-
-        The float32 model runs batches of similar length (little padding). The int8 model runs one text
-        at a time: its activations are quantised with one scale per run, so inside a batch a text's
-        vector would depend on its neighbours (and measured here, single runs are no slower).
-        """
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        run = 1 if self.quantized else batch_size
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            for at in range(0, len(rows), run):
-                chunk = rows[at : at + run]
-                out[chunk] = self._encode_batch([texts[i] for i in chunk])
-            if progress:
-                progress(len(rows))
-        return out
-
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
-        tokenizer, _ = self._tokenizers()
-        encodings = tokenizer.encode_batch([text.strip() for text in batch]) if len(batch) > 1 else [
-            tokenizer.encode(batch[0].strip())
-        ]
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        (hidden,) = self.session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        )
-        if self._pooling == "cls":
-            pooled = hidden[:, 0, :]
-        else:
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
-
-    def warm_up(self) -> None:
-        """Load the tokenizer and the session and run them once."""
-        self._encode_batch(["warm up"])
-
-    def encode_query(self, text: str) -> np.ndarray:
-        """Embed one question, from the LRU cache when it was asked before."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        return self._cache.put(text, self._encode_batch([text])[0])
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}

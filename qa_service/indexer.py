@@ -56,15 +56,25 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class Window:
-    """A stretch of a passage that fits the model's input, as embedded (with its context prefix)."""
+    """A stretch of a passage that fits the model's input, as embedded (with its context prefix).
+
+    ``text`` is the context prefix followed by ``passage_text[start:end]``, which begins at ``offset``.
+    """
 
     passage: int  # index into the passage list
     text: str
+    start: int = 0
+    end: int = 0
+    offset: int = 0
 
 
 def build_params(settings: Settings) -> dict[str, object]:
     """The settings that change what a build contains; a change makes the index stale."""
-    return {"max_passage_tokens": settings.max_passage_tokens, "embed_context": settings.embed_context}
+    return {
+        "max_passage_tokens": settings.max_passage_tokens,
+        "embed_context": settings.embed_context,
+        "sentence_vectors": settings.sentence_vectors,
+    }
 
 
 def expected_manifest(settings: Settings, encoder: Encoder) -> dict[str, object]:
@@ -91,12 +101,29 @@ def make_windows(
     for i, passage in enumerate(passages):
         prefix = context_prefix(passage, with_context)
         if count_tokens(prefix + passage.text) <= max_tokens:
-            windows.append(Window(i, prefix + passage.text))
+            windows.append(Window(i, prefix + passage.text, 0, len(passage.text), len(prefix)))
             continue
         budget = max(32, max_tokens - count_tokens(prefix))
         for a, b in chunk_spans(passage.text, passage.sentences, count_tokens, budget, overlap=1):
-            windows.append(Window(i, prefix + passage.text[a:b]))
+            windows.append(Window(i, prefix + passage.text[a:b], a, b, len(prefix)))
     return windows
+
+
+def sentence_spans(passages: list[Passage], windows: list[Window]) -> tuple[list[list[tuple[int, int]]], dict]:
+    """Where each sentence lies in the first window that holds it whole.
+
+    Returns, per window, the sentences' character spans in the window's text, and a map from
+    (passage, sentence number) to (window, position in that window's list). A sentence that no window
+    holds whole (one longer than the model's input) is absent from the map.
+    """
+    spans: list[list[tuple[int, int]]] = [[] for _ in windows]
+    where: dict[tuple[int, int], tuple[int, int]] = {}
+    for w, window in enumerate(windows):
+        for n, (a, b) in enumerate(passages[window.passage].sentences):
+            if (window.passage, n) not in where and window.start <= a and b <= window.end:
+                where[(window.passage, n)] = (w, len(spans[w]))
+                spans[w].append((window.offset + a - window.start, window.offset + b - window.start))
+    return spans, where
 
 
 def vector_store_config(settings: Settings) -> dict[str, object]:
@@ -216,13 +243,25 @@ def index_passages(
     windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context)
     sentences = [(i, n, p.text[a:b]) for i, p in enumerate(passages) for n, (a, b) in enumerate(p.sentences)]
     window_keys = _keys(encoder.identity, [w.text for w in windows])
-    sentence_keys = _keys(encoder.identity, [s[2] for s in sentences])
+    pooled = settings.sentence_vectors == "pooled"
+    spans, where = sentence_spans(passages, windows) if pooled else ([[] for _ in windows], {})
+    # A pooled sentence's vector depends on its window, so its key is the window's text and the span.
+    sentence_keys = _keys(encoder.identity, [
+        f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}" if (i, n) in where else text
+        for i, n, text in sentences
+    ])
     cache, embedded = _embed_new(
         encoder,
         settings.batch_size,
-        [(bytes(k), w.text) for k, w in zip(window_keys, windows)] + [(bytes(k), s[2]) for k, s in zip(sentence_keys, sentences)],
+        [(bytes(k), w.text) for k, w in zip(window_keys, windows)]
+        + [(bytes(k), s[2]) for k, s in zip(sentence_keys, sentences) if (s[0], s[1]) not in where],
         previous if same_model else None,
         progress,
+        pooled_from=[
+            (bytes(window_keys[w]), windows[w].text, spans[w],
+             [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))])
+            for w in range(len(windows)) if spans[w]
+        ],
     )
     dim = encoder.dim
     window_vectors = _stack([cache[bytes(k)] for k in window_keys], dim)
@@ -317,39 +356,70 @@ def _read_corpus(
     return documents, passages
 
 
+def _sentence_rows(sentences: list[tuple[int, int, str]], where: dict, window: int, count: int) -> list[int]:
+    """The rows of ``sentences`` pooled from ``window``, in the order of its span list."""
+    rows = [0] * count
+    for k, (i, n, _) in enumerate(sentences):
+        place = where.get((i, n))
+        if place is not None and place[0] == window:
+            rows[place[1]] = k
+    return rows
+
+
 def _embed_new(
     encoder: Encoder,
     batch_size: int,
     keyed_texts: list[tuple[bytes, str]],
     previous: IndexData | None,
     progress: Progress | None,
+    pooled_from: list[tuple[bytes, str, list[tuple[int, int]], list[bytes]]] = (),
 ) -> tuple[dict[bytes, np.ndarray], int]:
     """Vectors by content key: those ``previous`` (same model) holds, and the rest embedded now, each
-    distinct text once. Returns them and how many texts were embedded."""
+    distinct text once. Returns them and how many texts were embedded.
+
+    ``pooled_from`` lists windows (key, text, sentence spans, sentence keys) whose sentences' vectors are
+    pooled from the window's own run (``Encoder.encode_spans``): a window runs again when its vector or
+    any of those sentences' is missing, and sentences cost no run of their own.
+    """
     cache: dict[bytes, np.ndarray] = {}
     if previous is not None:
         cache.update(zip(map(bytes, previous.window_keys), previous.window_vectors))
         cache.update(zip(map(bytes, previous.sentence_keys), previous.sentence_vectors))
+    runs: dict[tuple[bytes, tuple], tuple[bytes, str, list[tuple[int, int]], list[bytes]]] = {}
+    for key, text, spans, sentence_keys in pooled_from:
+        if key not in cache or any(k not in cache for k in sentence_keys):
+            runs.setdefault((key, tuple(spans)), (key, text, spans, sentence_keys))
+    run_keys = {key for key, _ in runs}
     missing: dict[bytes, str] = {}
     for key, text in keyed_texts:
-        if key not in cache:
+        if key not in cache and key not in run_keys:
             missing.setdefault(key, text)
     done = 0
+    total = len(missing) + len(runs)
 
     def step(count: int) -> None:
         nonlocal done
         done += count
         if progress:
-            progress("embedding", done, len(missing))
+            progress("embedding", done, total)
 
-    log.info("embedding %d new texts of %d", len(missing), len(keyed_texts))
+    log.info(
+        "embedding %d new texts of %d (%d of them with their sentences pooled from the same run)",
+        total, len(keyed_texts), len(runs),
+    )
+    if runs:
+        order = sorted(runs.values(), key=lambda run: -len(run[1]))
+        vectors, span_vectors = encoder.encode_spans([r[1] for r in order], [r[2] for r in order], batch_size, step)
+        for (key, _, _, sentence_keys), vector, pooled in zip(order, vectors, span_vectors, strict=True):
+            cache[key] = vector
+            cache.update(zip(sentence_keys, pooled, strict=True))
     if missing:
         # Longest first, so that each batch holds texts of about one length: less padding to embed.
         order = sorted(missing, key=lambda key: -len(missing[key]))
         cache.update(zip(order, encoder.encode([missing[key] for key in order], batch_size, step)))
-    elif progress:
+    if not total and progress:
         progress("embedding", 0, 0)
-    return cache, len(missing)
+    return cache, total
 
 
 def _assign_ids(

@@ -23,10 +23,25 @@ _EXTRA = frozenset({"does", "did", "doing"})
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    """The English stopword list used for BM25 and for matched-term reporting."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    """The English stopword list used for BM25 and for matched-term reporting.
 
-    return (frozenset(ENGLISH_STOP_WORDS) | _EXTRA) - _KEEP
+    scikit-learn's list, read from the one module that holds it: importing scikit-learn itself costs
+    seconds of start-up, for a list of words.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        package = importlib.util.find_spec("sklearn")
+        path = Path(package.origin).parent / "feature_extraction" / "_stop_words.py"
+        spec = importlib.util.spec_from_file_location("_qa_sklearn_stop_words", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        words = module.ENGLISH_STOP_WORDS
+    except Exception:  # the file moved in another scikit-learn version: take the slow, public way
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as words
+
+    return (frozenset(words) | _EXTRA) - _KEEP
 
 
 @lru_cache(maxsize=1)

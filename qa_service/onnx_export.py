@@ -37,12 +37,17 @@ def export_folder(cache_dir: Path, model_dir: Path, fingerprint: str) -> Path:
     return cache_dir / f"{label}-{fingerprint}-r{RECIPE}"
 
 
+def model_file(quantized: bool) -> str:
+    """The file name of the float32 or the int8 model inside an export folder."""
+    return INT8_FILE if quantized else FP32_FILE
+
+
 def ensure_onnx_model(model_dir: Path, folder: Path, quantized: bool) -> Path:
     """The path of the exported (and, if asked, quantised) model, exporting it first when missing.
 
     Safe to call from several processes at once: one exports while the others wait for its lock.
     """
-    target = folder / (INT8_FILE if quantized else FP32_FILE)
+    target = folder / model_file(quantized)
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)

@@ -60,10 +60,25 @@ class _Server(BaseApplication):
         return create_app(self.settings)
 
 
+def preload() -> None:
+    """Import, once in the master, the libraries every worker needs, so that each forked worker starts
+    with them (start-up and memory paid once). Only libraries that start no threads of their own are
+    imported here; ONNX Runtime and the model are loaded in each worker after the fork."""
+    import bm25s  # noqa: F401
+    import faiss  # noqa: F401
+    import Stemmer  # noqa: F401
+
+    from . import app  # noqa: F401 - Flask, numpy and the service's modules
+    from .lexical import stopwords
+
+    stopwords()
+
+
 def run(settings: Settings, app_factory: Callable[[], Any] | None = None) -> None:
     """Serve until stopped (SIGTERM/SIGINT finish requests in flight first).
 
     ``app_factory`` builds the WSGI app in each worker instead of ``create_app(settings)``; the test
     suite uses it to serve an app whose answers are slow on purpose, to test shutdown and overload.
     """
+    preload()
     _Server(settings, app_factory).run()

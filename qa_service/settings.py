@@ -39,6 +39,7 @@ class Settings:
     torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads the encoder (torch or ONNX Runtime) may use per process (0 = the library's default)."})
     batch_size: int = field(default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."})
     max_passage_tokens: int = field(default=256, metadata={"env": "QA_MAX_PASSAGE_TOKENS", "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently)."})
+    sentence_vectors: str = field(default="pooled", metadata={"env": "QA_SENTENCE_VECTORS", "doc": "How the index gets each sentence's vector (for the highlight and the sentence score): `pooled` from the sentence's own tokens in its passage's run (no extra model work), or `separate`, each sentence embedded alone (about twice the build time)."})
     embed_context: bool = field(default=False, metadata={"env": "QA_EMBED_CONTEXT", "doc": "Prefix each passage with its document title and section heading when embedding."})
     default_top_k: int = field(default=3, metadata={"env": "QA_DEFAULT_TOP_K", "doc": "Answers returned when a request does not say."})
     max_top_k: int = field(default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."})
@@ -88,6 +89,8 @@ class Settings:
         """Raise :class:`SettingsError` for values the service cannot run with."""
         if self.rebuild not in ("auto", "never"):
             raise SettingsError(f"QA_REBUILD must be 'auto' or 'never', not {self.rebuild!r}")
+        if self.sentence_vectors not in ("pooled", "separate"):
+            raise SettingsError(f"QA_SENTENCE_VECTORS must be 'pooled' or 'separate', not {self.sentence_vectors!r}")
         if self.encoder not in ENCODERS:
             raise SettingsError(f"QA_ENCODER must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         if not 1 <= self.default_top_k <= self.max_top_k:

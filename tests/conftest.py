@@ -82,6 +82,12 @@ class FakeEncoder:
             progress(len(texts))
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
 
+    def encode_spans(self, texts, spans, batch_size=32, progress=None):
+        vectors = self.encode(texts, batch_size, progress)
+        pooled = [np.stack([self._vector(t[a:b]) for a, b in s]) if s else np.zeros((0, self._dim), np.float32)
+                  for t, s in zip(texts, spans)]
+        return vectors, pooled
+
     def encode_query(self, text: str) -> np.ndarray:
         return self._vector(text)
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from qa_service.corpus import load_corpus, split_passages
-from qa_service.encoder import EncoderError, OnnxEncoder, QueryCache, SentenceTransformerEncoder, make_encoder
+from qa_service.encoder import EncoderError, QueryCache, SentenceTransformerEncoder, make_encoder, pool_tokens
+from qa_service.onnx_encoder import OnnxEncoder
 from qa_service.indexer import build_index, expected_manifest
 from qa_service.retriever import Retriever
 from qa_service.settings import Settings, SettingsError
@@ -92,6 +93,35 @@ def test_embeddings_agree_with_the_reference(reference, onnx_encoder, texts):
     # One question alone (no padding) gives the same vector as inside a padded batch.
     single = onnx_encoder.encode_query(texts[-1])
     assert float(single @ got[-1]) > 0.9999
+
+
+def test_spans_agree_with_the_reference(reference, onnx_encoder):
+    """Sentence vectors pooled from a passage's run: same on both backends, and the whole-text vector that
+    comes with them is the ordinary embedding."""
+    passage = "  Kazakhstan acceded to the convention in 2005. The committee drafted it. Thanks.  "
+    spans = [(2, 47), (48, 73), (74, 81)]
+    assert [passage[a:b] for a, b in spans] == [
+        "Kazakhstan acceded to the convention in 2005.", "The committee drafted it.", "Thanks."]
+    ref_text, ref_spans = reference.encode_spans([passage, "no spans here"], [spans, []])
+    got_text, got_spans = onnx_encoder.encode_spans([passage, "no spans here"], [spans, []])
+    assert ref_spans[0].shape == got_spans[0].shape == (3, 384) and got_spans[1].shape == (0, 384)
+    np.testing.assert_allclose(np.sum(ref_text * reference.encode([passage, "no spans here"]), axis=1), 1.0, atol=1e-4)
+    floor = 0.97 if onnx_encoder.quantized else 0.9999
+    assert np.sum(ref_text * got_text, axis=1).min() >= floor
+    assert np.sum(ref_spans[0] * got_spans[0], axis=1).min() >= floor
+    # A span's vector is its own: the three sentences differ from each other and from the passage.
+    cross = got_spans[0] @ got_spans[0].T
+    assert cross[0, 1] < 0.95 and cross[0, 2] < 0.95
+
+
+def test_pool_tokens():
+    tokens = np.array([[1, 0], [0, 1], [0, 2], [3, 0], [1, 1]], dtype=np.float32)
+    offsets = [(0, 0), (0, 3), (4, 7), (8, 11), (0, 0)]  # [CLS] abc def ghi [SEP]
+    text, spans = pool_tokens(tokens, offsets, [(1, 8), (9, 12), (20, 30)], shift=1)
+    np.testing.assert_allclose(text, np.array([5, 4]) / np.sqrt(41), atol=1e-6)  # mean of all five
+    np.testing.assert_allclose(spans[0], [0, 1], atol=1e-6)  # tokens 1 and 2, shifted by one character
+    np.testing.assert_allclose(spans[1], [1, 0], atol=1e-6)  # token 3
+    np.testing.assert_allclose(spans[2], text, atol=1e-6)  # no token inside: the text's vector
 
 
 def test_texts_longer_than_the_model_limit_are_truncated_like_the_reference(reference, onnx_encoder, texts):

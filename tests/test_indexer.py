@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa_service.corpus import Passage, split_sentences
-from qa_service.indexer import build_index, ensure_index, make_windows, store_loader
+from qa_service.indexer import build_index, ensure_index, make_windows, sentence_spans, store_loader
 from qa_service.store import IndexCorrupt, IndexMismatch, IndexMissing, current_build, load_index
 
 from .conftest import FakeEncoder
@@ -139,3 +139,64 @@ def test_short_passage_is_one_window_with_context():
     p = Passage("d", "Doc Title", 1, "Short text.", 1, 1, 0, 11, section="Part One", sentences=((0, 11),))
     (window,) = make_windows([p], lambda t: len(t.split()), 256, with_context=True)
     assert window.text == "Doc Title. Part One\nShort text."
+
+
+def test_every_sentence_is_placed_in_a_window_that_holds_it_whole():
+    text = " ".join(f"Sentence {i} has five words." for i in range(30))
+    passages = [_passage(text), _passage("One short sentence. And another one.")]
+    windows = make_windows(passages, lambda t: len(t.split()), 40, with_context=False)
+    spans, where = sentence_spans(passages, windows)
+    for i, passage in enumerate(passages):
+        for n, (a, b) in enumerate(passage.sentences):
+            w, position = where[(i, n)]
+            assert windows[w].passage == i
+            x, y = spans[w][position]
+            assert windows[w].text[x:y] == passage.text[a:b]
+
+
+def test_spans_account_for_the_context_prefix():
+    p = Passage("d", "Doc Title", 1, "First one. Second one.", 1, 1, 0, 22, section="Part", sentences=((0, 10), (11, 22)))
+    windows = make_windows([p], lambda t: len(t.split()), 256, with_context=True)
+    spans, _ = sentence_spans([p], windows)
+    assert [windows[0].text[a:b] for a, b in spans[0]] == ["First one.", "Second one."]
+
+
+@pytest.mark.parametrize("how", ["pooled", "separate"])
+def test_sentence_vectors_how(fake_settings, how):
+    """``separate`` embeds every sentence alone; ``pooled`` takes it from its window's run. The choice is
+    recorded, so changing it makes the index stale."""
+    encoder = FakeEncoder()
+    data = build_index(fake_settings.replace(sentence_vectors=how), encoder)
+    assert data.manifest.build_params["sentence_vectors"] == how
+    if how == "pooled":
+        assert encoder.calls == data.manifest.embedded == data.manifest.windows  # one run per window, no more
+    else:
+        assert encoder.calls == data.manifest.embedded > data.manifest.windows  # each distinct sentence too
+    for row in (0, len(data.sentence_vectors) - 1):
+        passage = data.passages[data.sentence_passage[row]]
+        a, b = passage.sentences[data.sentence_number[row]]
+        np.testing.assert_allclose(data.sentence_vectors[row], encoder._vector(passage.text[a:b]), atol=1e-6)
+    other = "separate" if how == "pooled" else "pooled"
+    with pytest.raises(IndexMismatch, match="build_params"):
+        ensure_index(fake_settings.replace(sentence_vectors=other, rebuild="never"), encoder)
+
+
+@pytest.mark.slow
+def test_pooled_sentences_highlight_as_well_as_separate_ones(settings, encoder, tmp_path):
+    """On the statement question set, the highlight of the best answer holds the gold words as often with
+    pooled sentence vectors as with sentences embedded alone (one question of slack)."""
+    from qa_service.retriever import Retriever
+
+    from .conftest import DATA, read_jsonl
+
+    rows = read_jsonl(DATA / "statement_questions.jsonl")
+    found = {}
+    for how in ("pooled", "separate"):
+        index = build_index(settings.replace(index_dir=tmp_path / how, sentence_vectors=how), encoder)
+        retriever = Retriever(index, encoder)
+        found[how] = sum(
+            any(g.casefold() in retriever.ask(r["question"], 1).answers[0].highlight.text.casefold() for g in r["gold"])
+            for r in rows
+        )
+    assert found["pooled"] >= found["separate"] - 1, found
+    assert found["separate"] >= 0.6 * len(rows), found
