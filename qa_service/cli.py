@@ -36,12 +36,10 @@ def _update_index(settings: Settings, force: bool = False) -> None:
     """Bring the index up to date with the corpus folder and say what it holds."""
     from tqdm import tqdm
 
-    from .encoder import make_encoder
-    from .indexer import ensure_index
+    from .indexer import build_encoder, ensure_index
 
     _log_to_stderr(settings)
-    encoder = make_encoder(settings, cache_size=0)
-    encoder.prepare()
+    encoder = build_encoder(settings)
     bar = tqdm(desc="embedding", unit="text", disable=None)
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -222,13 +220,11 @@ def _index_ready(settings: Settings) -> bool:
 def _prepare_index(settings: Settings) -> None:
     import logging
 
-    from .encoder import make_encoder
-    from .indexer import ensure_index
+    from .indexer import build_encoder, ensure_index
     from .store import IndexProblem
 
     _log_to_stderr(settings)
-    encoder = make_encoder(settings, cache_size=0)
-    encoder.prepare()
+    encoder = build_encoder(settings)
     try:
         ensure_index(settings, encoder)
     except IndexProblem as exc:

@@ -76,6 +76,12 @@ class Encoder(Protocol):
     def warm_up(self) -> None:
         """Load the model and run it once, so that the first question is not the slow one."""
 
+    def prepare(self) -> None:
+        """Make whatever the encoder needs ahead of use (an ONNX export), so that serving never does."""
+
+    def is_prepared(self) -> bool:
+        """Whether :meth:`prepare` has nothing left to do."""
+
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one question as a unit float32 vector."""
 

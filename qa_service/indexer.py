@@ -29,7 +29,7 @@ from .corpus import (
     load_document,
     split_passages,
 )
-from .encoder import Encoder
+from .encoder import Encoder, make_encoder
 from .settings import Settings
 from .store import (
     KEY_BYTES,
@@ -66,6 +66,14 @@ class Window:
     start: int = 0
     end: int = 0
     offset: int = 0
+
+
+def build_encoder(settings: Settings) -> Encoder:
+    """The configured encoder set up for building an index: every core (nothing else runs yet), no question
+    cache, and its files prepared (an ONNX export is made now, not by a serving worker)."""
+    encoder = make_encoder(settings.replace(torch_threads=0), cache_size=0)
+    encoder.prepare()
+    return encoder
 
 
 def build_params(settings: Settings) -> dict[str, object]:

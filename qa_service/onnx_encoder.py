@@ -119,29 +119,31 @@ class OnnxEncoder:
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
-    def _tokenizers(self):  # noqa: ANN202
-        """(truncating tokenizer, counting tokenizer), loaded on first use."""
-        if self._tokenizer is None:
+    def _tokenizer_for(self, counting: bool):  # noqa: ANN202 - a tokenizers.Tokenizer
+        """The folder's tokenizer, truncating at the model's limit, or (``counting``) not truncating.
+
+        Loaded on first use; serving never counts, so a worker loads only the first.
+        """
+        if (self._counter if counting else self._tokenizer) is None:
             with self._lock:
-                if self._tokenizer is None:
+                if (self._counter if counting else self._tokenizer) is None:
                     from tokenizers import Tokenizer
 
-                    path = str(self.model_dir / "tokenizer.json")
-                    counter = Tokenizer.from_file(path)
-                    counter.no_padding()
-                    counter.no_truncation()
-                    tokenizer = Tokenizer.from_file(path)
+                    tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
                     tokenizer.no_padding()
-                    tokenizer.enable_truncation(max_length=self._max_tokens)
-                    self._counter = counter
-                    self._tokenizer = tokenizer
-        return self._tokenizer, self._counter
+                    if counting:
+                        tokenizer.no_truncation()
+                        self._counter = tokenizer
+                    else:
+                        tokenizer.enable_truncation(max_length=self._max_tokens)
+                        self._tokenizer = tokenizer
+        return self._counter if counting else self._tokenizer
 
     # -- embedding ---------------------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
         """Word pieces including [CLS] and [SEP], without truncation."""
-        return len(self._tokenizers()[1].encode(text, add_special_tokens=True).ids)
+        return len(self._tokenizer_for(counting=True).encode(text, add_special_tokens=True).ids)
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
@@ -182,7 +184,7 @@ class OnnxEncoder:
 
     def _run(self, batch: list[str]) -> tuple[np.ndarray, list]:
         """Token vectors ``(len(batch), longest, dim)`` of a batch, and its tokenizer encodings."""
-        tokenizer, _ = self._tokenizers()
+        tokenizer = self._tokenizer_for(counting=False)
         stripped = [text.strip() for text in batch]  # as sentence-transformers does
         encodings = tokenizer.encode_batch(stripped) if len(batch) > 1 else [tokenizer.encode(stripped[0])]
         width = max(len(e.ids) for e in encodings)

@@ -94,6 +94,12 @@ class FakeEncoder:
     def warm_up(self) -> None:
         pass
 
+    def prepare(self) -> None:
+        pass
+
+    def is_prepared(self) -> bool:
+        return True
+
 
 @pytest.fixture
 def corpus_copy(tmp_path: Path) -> Path:

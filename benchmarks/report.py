@@ -1,0 +1,147 @@
+"""The benchmark's results as markdown: the table, the targets, and the section of BENCHMARKS.md it owns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+START = "<!-- bench.py: start (this section is rewritten by benchmarks/bench.py) -->"
+END = "<!-- bench.py: end -->"
+HEADING = "## Speed: the service against the model's own floor (issue 4)"
+
+
+def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, limit, holds) for each of the issue's targets."""
+    floor = r["floor"]["single_ms"]
+    cores = r["machine"]["cores"]
+    out = []
+    ask = r["latency_ms"]["ask"]["median"]
+    out.append(("`ask` in process, median", f"{ask / floor:.2f} x floor", "<= 1.2 x", ask <= 1.2 * floor))
+    http = r.get("http", {})
+    if "1" in http:
+        p50 = http["1"]["p50"]
+        out.append(("HTTP concurrency 1, median", f"{p50 / floor:.2f} x floor", "<= 1.5 x", p50 <= 1.5 * floor))
+        need = 0.7 * cores / (r["floor"]["single_1_thread_ms"] / 1000)
+        got = http["16"]["requests_per_s"]
+        errors = http["16"]["errors"]
+        out.append(("HTTP concurrency 16, throughput", f"{got:.0f} req/s = {got / need * 0.7:.2f} x cores/floor",
+                    f">= 0.7 x ({need:.0f} req/s)", got >= need))
+        out.append(("HTTP concurrency 16, errors", str(errors), "0", errors == 0))
+    else:
+        out.append(("HTTP", http.get("skipped", "not run"), "", None))
+    cold = r["cold_start"]["median"] / 1000
+    worst = max(r["cold_start_s"])
+    out.append(("cold start to /readyz, built index", f"{cold:.2f} s median (worst {worst:.2f} s)", "< 2 s", cold < 2))
+    build = r["build"]["passages_per_s"] / r["floor"]["batch_passages_per_s"]
+    out.append(("index build throughput", f"{build:.2f} x floor batch", ">= 0.9 x", build >= 0.9))
+    peer = r.get("txtai", {}).get("configs")
+    if peer:
+        ours = r["quality"]["statement"][r["settings"]["encoder"]]["recall@1"]
+        best = max(peer.values(), key=lambda c: c["recall@1"])
+        fastest = min(c["search_ms"]["median"] for c in peer.values())
+        out.append(("faster than txtai", f"{ask:.2f} ms vs {fastest:.2f} ms (its fastest)", "lower", ask < fastest))
+        out.append(("recall@1 at least txtai's", f"{ours:.3f} vs {best['recall@1']:.3f} (its best)", ">=",
+                    ours >= best["recall@1"]))
+    return out
+
+
+def markdown(r: dict) -> str:
+    floor1, floor2 = r["latency_ms"]["floor_1"], r["latency_ms"]["floor_2"]
+    floor = r["floor"]["single_ms"]
+    enc = r["settings"]["encoder"]
+    m = r["machine"]
+    lines = [
+        f"Command: `{r['command']}` (from the repository root, after `make install`; HTTP needs `wrk`).",
+        f"Run: {m['date']}, {m['cores']} cores, Python {m['python']}, load average {m['load_before']} before and "
+        f"{m['load_after']} after, {r['seconds']:.0f} s. Service: encoder `{enc}`, {r['settings']['workers']} "
+        f"workers x {r['settings']['threads']} threads, {r['settings']['encoder_threads']} encoder thread per "
+        f"worker, sentence vectors `{r['settings']['sentence_vectors']}`; no question cache unless said.",
+        f"The floor is the model alone (sentence-transformers on torch) encoding one question: "
+        f"**{floor:.2f} ms** (the faster of 1 and 2 threads); every ratio below divides by it, measured in this run.",
+        "",
+        "| measure | result | x floor |",
+        "|---|---|---|",
+        f"| floor: one question, torch, 1 thread | {ms(floor1)} | {floor1['median'] / floor:.2f} |",
+        f"| floor: one question, torch, 2 threads | {ms(floor2)} | {floor2['median'] / floor:.2f} |",
+        f"| floor: batches of 32 passages, torch, 1 / 2 threads | {r['batch_passages_per_s']['floor_1']:.0f} / "
+        f"{r['batch_passages_per_s']['floor_2']:.0f} passages/s | |",
+        f"| encoder alone: one question, `{enc}`, 1 thread | {ms(r['latency_ms']['encoder'])} | "
+        f"{r['latency_ms']['encoder']['median'] / floor:.2f} |",
+        f"| `ask` in process: question in, 3 ranked answers out | {ms(r['latency_ms']['ask'])} | "
+        f"{r['latency_ms']['ask']['median'] / floor:.2f} |",
+        f"| `ask` in process, a question asked before (LRU cache on) | {ms(r['latency_ms']['ask_cached'])} | "
+        f"{r['latency_ms']['ask_cached']['median'] / floor:.2f} |",
+    ]
+    for c, h in r.get("http", {}).items():
+        if isinstance(h, dict):
+            lines.append(
+                f"| HTTP `POST /api/v1/ask`, concurrency {c} (wrk) | {h['requests_per_s']:.0f} req/s; p50 "
+                f"{h['p50']:.2f}, p95 {h['p95']:.2f}, p99 {h['p99']:.2f} ms; {h['errors']} errors in "
+                f"{h['requests']} requests | p50 {h['p50'] / floor:.2f} |")
+    cold = r["cold_start"]
+    lines += [
+        f"| cold start: `qa-service serve` until `/readyz` answers, index built | {cold['median'] / 1000:.2f} s median "
+        f"of {cold['n']} (worst {max(r['cold_start_s']):.2f} s) | |",
+        f"| index build: {r['build']['passages']} passages, {r['build']['windows']} windows, "
+        f"{r['build']['sentences']} sentences | {r['build']['passages_per_s']:.0f} passages/s | "
+        f"{r['build']['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |",
+        f"| index build with every sentence embedded alone (`QA_SENTENCE_VECTORS=separate`) | "
+        f"{r['build']['separate_sentences_passages_per_s']:.0f} passages/s | "
+        f"{r['build']['separate_sentences_passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |",
+        f"| the build's encoder alone, batches of 32 passages | {r['batch_passages_per_s']['encoder_build']:.0f} "
+        f"passages/s | {r['batch_passages_per_s']['encoder_build'] / r['floor']['batch_passages_per_s']:.2f} of floor "
+        f"batch |",
+    ]
+    mem = r.get("memory_mb", {})
+    if mem.get("rss_per_worker"):
+        lines.append(f"| memory of one worker ({mem['workers']} workers) | RSS {mem['rss_per_worker']:.0f} MiB, "
+                     f"PSS {mem['pss_per_worker']:.0f} MiB | |")
+    lines += ["", "| target | measured | limit | holds |", "|---|---|---|---|"]
+    for name, got, limit, holds in targets(r):
+        lines.append(f"| {name} | {got} | {limit} | {'yes' if holds else 'n/a' if holds is None else '**no**'} |")
+    lines += ["", quality_table(r)]
+    return "\n".join(lines)
+
+
+def quality_table(r: dict) -> str:
+    q = r["quality"]
+    statement = q["statement"]
+    head = ["encoder / system", "latency, one question", "statement recall@1", "recall@3"]
+    sets = [k for k in ("clapnq_dense", "squad_dense") if k in q]
+    head += [f"{k.split('_')[0]} dense recall@1 ({q[k]['questions']} q)" for k in sets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in statement.items():
+        timing = f"{row['ask_ms']:.2f} ms (`ask`)" if "ask_ms" in row else ""
+        cells = [f"statement-qa, `{name}`", timing, f"{row['recall@1']:.3f}", f"{row['recall@3']:.3f}"]
+        cells += [f"{q[k][name]:.3f}" if name in q[k] else "" for k in sets]
+        lines.append("| " + " | ".join(cells) + " |")
+    peer = r.get("txtai", {})
+    for name, c in peer.get("configs", {}).items():
+        cells = [f"txtai {peer.get('version', '')}, {name}", f"{ms(c['search_ms'])} (search)",
+                 f"{c['recall@1']:.3f}", f"{c['recall@3']:.3f}"] + [""] * len(sets)
+        lines.append("| " + " | ".join(cells) + " |")
+    if "skipped" in peer:
+        lines.append(f"\ntxtai: {peer['skipped']}.")
+    elif peer:
+        lines.append(f"\ntxtai indexed the same {peer['passages']} passages in {peer['index_s']:.2f} s "
+                     f"({peer['threads']} torch thread{'s' if peer['threads'] != 1 else ''}, same model folder), "
+                     "and answered the same questions through its Python search.")
+    return "\n".join(lines)
+
+
+def ms(s: dict) -> str:
+    return f"{s['median']:.2f} ms (p95 {s['p95']:.2f})"
+
+
+def write_section(path: Path, table: str) -> None:
+    """Put the table into ``path`` under its heading between the markers, keeping every other section."""
+    section = f"{HEADING}\n\n{START}\n{table}\n{END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        a, b = text.index(START), text.index(END) + len(END)
+        heading = text.rfind(HEADING, 0, a)
+        if heading != -1 and not text[heading + len(HEADING) : a].strip():
+            a = heading
+        text = text[:a] + section + text[b:]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
