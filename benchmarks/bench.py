@@ -1,7 +1,8 @@
 """Speed of statement-qa against the model's own floor, measured in one run (issue 4).
 
-    .venv/bin/python benchmarks/bench.py            # the whole benchmark, about 4 minutes
-    .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, no HTTP rounds beyond one, no datasets
+    .venv/bin/python benchmarks/bench.py            # the whole benchmark, about 4 minutes on a quiet machine
+    .venv/bin/python benchmarks/bench.py --quick    # fewer repeats, one HTTP round
+    .venv/bin/python benchmarks/bench.py --datasets ../shared/datasets   # + dense recall on ClapNQ and SQuAD
 
 Measures, on this machine and in this run:
 
@@ -58,8 +59,9 @@ def main() -> None:
     parser.add_argument("--http-rounds", type=int, default=3, help="wrk runs per concurrency level")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--cold-starts", type=int, default=5, help="cold starts to time")
-    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets",
-                        help="folder with clapnq_dev/ and squad_v1.1_dev/ (read in place; skipped when missing)")
+    parser.add_argument("--datasets", type=Path, default=None,
+                        help="folder with clapnq_dev/ and squad_v1.1_dev/ (read in place) for dense recall per "
+                             "encoder, e.g. ../shared/datasets (adds a few minutes)")
     parser.add_argument("--squad-questions", type=int, default=1000, help="SQuAD questions sampled (0: all)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -76,7 +78,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.time() - started, 1)
-    results["command"] = "python benchmarks/bench.py" + (" --quick" if args.quick else "")
+    results["command"] = " ".join(["python benchmarks/bench.py", *sys.argv[1:]])
     table = report.markdown(results)
     print("\n" + table)
     if not args.no_write:

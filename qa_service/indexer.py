@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -563,11 +564,17 @@ def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, count: int, dim: int)
     return sums / np.where(norms == 0, 1, norms)
 
 
-def _versions() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str], ...]:
+    """Installed versions of the libraries that shape a build (looked up once per process: it is slow)."""
     versions = {"python": platform.python_version()}
     for package in ("qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "onnxruntime", "numpy", "bm25s"):
         try:
             versions[package] = importlib_metadata.version(package)
         except importlib_metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
+
+
+def _versions() -> dict[str, str]:
+    return dict(_library_versions())
