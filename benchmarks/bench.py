@@ -100,9 +100,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     settings = settings.replace(model_cache_dir=settings.model_cache_dir.resolve(), corpus_dir=settings.corpus_dir.resolve())
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [r["question"] for r in rows]
-    results: dict = {"machine": machine(), "settings": {"encoder": settings.encoder, "workers": settings.workers,
-                     "threads": settings.threads, "encoder_threads": settings.torch_threads,
-                     "sentence_vectors": settings.sentence_vectors}, "questions": len(questions)}
+    from qa_service.server import server_threads
+
+    results: dict = {"machine": machine(), "settings": {
+        "encoder": settings.encoder, "workers": settings.workers, "threads": settings.threads,
+        "max_queue": settings.max_queue, "server_threads": server_threads(settings),
+        "encoder_threads": settings.torch_threads, "sentence_vectors": settings.sentence_vectors},
+        "questions": len(questions)}
     log(f"{len(questions)} questions, encoder {settings.encoder}, load {os.getloadavg()[0]:.2f}")
 
     # The service's index, built by `qa-service build`'s encoder (every core), then the serving encoder.

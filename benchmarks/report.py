@@ -48,13 +48,15 @@ def markdown(r: dict) -> str:
     floor1, floor2 = r["latency_ms"]["floor_1"], r["latency_ms"]["floor_2"]
     floor = r["floor"]["single_ms"]
     enc = r["settings"]["encoder"]
+    st = r["settings"]
     m = r["machine"]
     lines = [
         f"Command: `{r['command']}` (from the repository root, after `make install`; HTTP needs `wrk`).",
         f"Run: {m['date']}, {m['cores']} cores, Python {m['python']}, load average {m['load_before']} before and "
-        f"{m['load_after']} after, {r['seconds']:.0f} s. Service: encoder `{enc}`, {r['settings']['workers']} "
-        f"workers x {r['settings']['threads']} threads, {r['settings']['encoder_threads']} encoder thread per "
-        f"worker, sentence vectors `{r['settings']['sentence_vectors']}`; no question cache unless said.",
+        f"{m['load_after']} after, {r['seconds']:.0f} s. Service: encoder `{enc}`, {st['workers']} workers, "
+        f"each answering {st['threads']} requests at once with {st['max_queue']} more waiting "
+        f"({st['server_threads']} threads) and {st['encoder_threads']} encoder thread; sentence vectors "
+        f"`{st['sentence_vectors']}`; no question cache unless said.",
         f"The floor is the model alone (sentence-transformers on torch) encoding one question: "
         f"**{floor:.2f} ms** (the faster of 1 and 2 threads); every ratio below divides by it, measured in this run.",
         "",

@@ -52,3 +52,40 @@ def test_the_master_preloads_no_thread_starting_library():
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == {"onnxruntime": False, "torch": False, "sklearn": False, "flask": True, "faiss": True, "bm25s": True}
+
+
+def test_one_worker_admits_sixteen_clients_with_the_default_layout():
+    """Keep-alive clients stay with the worker that accepted them, so one worker may get all 16 clients of
+    the benchmark's highest concurrency: with the default settings none of them is refused."""
+    import threading
+    import time
+
+    from qa_service.overload import AdmissionGate
+    from qa_service.server import server_threads
+    from qa_service.settings import Settings
+
+    defaults = Settings()
+    gate = AdmissionGate(defaults.threads, defaults.max_queue, wait_seconds=5)
+    release = threading.Event()
+    admitted: list[bool] = []
+
+    def client() -> None:
+        ok = gate.enter()
+        admitted.append(ok)
+        if ok:
+            release.wait(5)
+            gate.leave()
+
+    clients = [threading.Thread(target=client) for _ in range(16)]
+    for c in clients:
+        c.start()
+    deadline = time.monotonic() + 5
+    while gate.admitted < 16 and len(admitted) < 16 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.admitted == 16  # 4 answering, 12 waiting: nobody refused
+    assert not gate.enter()  # the 17th would be
+    release.set()
+    for c in clients:
+        c.join()
+    assert admitted.count(True) == 16
+    assert server_threads(defaults) == 17  # and a thread is left to refuse the 17th at once
