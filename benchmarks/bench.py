@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         "questions": len(questions)}
     log(f"{len(questions)} questions, encoder {settings.encoder}, load {os.getloadavg()[0]:.2f}")
 
-    # The service's index, built by `qa-service build`'s encoder (every core), then the serving encoder.
+    # The service's index, built as `qa-service build` builds it, then the serving encoder.
     builder = build_encoder(settings)
     builder.warm_up()
     index = build_index(settings, builder)
@@ -188,8 +188,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         log("dense recall on the public sets")
         torch.set_num_threads(1)
         results["quality"].update(dataset_recall(args.datasets, {
-            "torch": make_encoder(settings.replace(encoder="torch", torch_threads=0), cache_size=0),
-            "onnx-int8": make_encoder(settings.replace(encoder="onnx-int8", torch_threads=0), cache_size=0),
+            "torch": make_encoder(settings.replace(encoder="torch"), cache_size=0),
+            "onnx-int8": make_encoder(settings.replace(encoder="onnx-int8"), cache_size=0),
         }, args.squad_questions))
 
     # 7b. The peer.

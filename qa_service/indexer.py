@@ -70,9 +70,10 @@ class Window:
 
 
 def build_encoder(settings: Settings) -> Encoder:
-    """The configured encoder set up for building an index: every core (nothing else runs yet), no question
-    cache, and its files prepared (an ONNX export is made now, not by a serving worker)."""
-    encoder = make_encoder(settings.replace(torch_threads=0), cache_size=0)
+    """The configured encoder set up for building an index: no question cache, and its files prepared (an
+    ONNX export is made now, not by a serving worker). It uses QA_TORCH_THREADS, as serving does: on a busy
+    machine more threads than free cores slow a build down (torch's pool spins)."""
+    encoder = make_encoder(settings, cache_size=0)
     encoder.prepare()
     return encoder
 
