@@ -97,7 +97,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from qa_service.settings import Settings
 
     settings = Settings.from_env(index_dir=work / "index", query_cache_size=0, log_level="warning")
-    settings = settings.replace(model_cache_dir=settings.model_cache_dir.resolve(), corpus_dir=settings.corpus_dir.resolve())
+    settings = settings.replace(
+        model_cache_dir=settings.model_cache_dir.resolve(), corpus_dir=settings.corpus_dir.resolve()
+    )
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [r["question"] for r in rows]
     from qa_service.server import server_threads
@@ -356,8 +358,8 @@ def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
     for config in peer["configs"].values():
         tops = config.pop("top")
         for k in (1, 3):
-            config[f"recall@{k}"] = round(sum(
-                any(gold_hit(row, passages[i]) for i in top[:k]) for row, top in zip(rows, tops)) / len(rows), 4)
+            hits = sum(any(gold_hit(row, passages[i]) for i in top[:k]) for row, top in zip(rows, tops, strict=True))
+            config[f"recall@{k}"] = round(hits / len(rows), 4)
     return peer
 
 

@@ -569,7 +569,10 @@ def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, count: int, dim: int)
 def _library_versions() -> tuple[tuple[str, str], ...]:
     """Installed versions of the libraries that shape a build (looked up once per process: it is slow)."""
     versions = {"python": platform.python_version()}
-    for package in ("qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "onnxruntime", "numpy", "bm25s"):
+    packages = (
+        "qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "onnxruntime", "numpy", "bm25s"
+    )
+    for package in packages:
         try:
             versions[package] = importlib_metadata.version(package)
         except importlib_metadata.PackageNotFoundError:

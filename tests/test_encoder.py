@@ -15,8 +15,8 @@ import pytest
 
 from qa_service.corpus import load_corpus, split_passages
 from qa_service.encoder import EncoderError, QueryCache, SentenceTransformerEncoder, make_encoder, pool_tokens
-from qa_service.onnx_encoder import OnnxEncoder
 from qa_service.indexer import build_index, expected_manifest
+from qa_service.onnx_encoder import OnnxEncoder
 from qa_service.retriever import Retriever
 from qa_service.settings import Settings, SettingsError
 from qa_service.store import check_manifest
@@ -144,7 +144,10 @@ def test_retrieval_quality_is_kept(settings, reference_retriever, onnx_encoder, 
     """recall@1 on the statement question set, each encoder over its own index: at most 1 point lost."""
     rows = read_jsonl(DATA / "statement_questions.jsonl")
     index = build_index(settings.replace(index_dir=tmp_path / "onnx"), onnx_encoder)
-    recall = {"reference": _recall_at_1(reference_retriever, rows), "onnx": _recall_at_1(Retriever(index, onnx_encoder), rows)}
+    recall = {
+        "reference": _recall_at_1(reference_retriever, rows),
+        "onnx": _recall_at_1(Retriever(index, onnx_encoder), rows),
+    }
     assert recall["onnx"] >= recall["reference"] - 0.01, recall
     assert recall["reference"] >= 0.8, recall
 

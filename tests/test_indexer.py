@@ -155,7 +155,8 @@ def test_every_sentence_is_placed_in_a_window_that_holds_it_whole():
 
 
 def test_spans_account_for_the_context_prefix():
-    p = Passage("d", "Doc Title", 1, "First one. Second one.", 1, 1, 0, 22, section="Part", sentences=((0, 10), (11, 22)))
+    text = "First one. Second one."
+    p = Passage("d", "Doc Title", 1, text, 1, 1, 0, 22, section="Part", sentences=((0, 10), (11, 22)))
     windows = make_windows([p], lambda t: len(t.split()), 256, with_context=True)
     spans, _ = sentence_spans([p], windows)
     assert [windows[0].text[a:b] for a, b in spans[0]] == ["First one.", "Second one."]

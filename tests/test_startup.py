@@ -46,12 +46,15 @@ def test_the_master_preloads_no_thread_starting_library():
         "import sys, json\n"
         "from qa_service.server import preload\n"
         "preload()\n"
-        "print(json.dumps({m: m in sys.modules for m in ('onnxruntime', 'torch', 'sklearn', 'flask', 'faiss', 'bm25s')}))\n"
+        "names = ('onnxruntime', 'torch', 'sklearn', 'flask', 'faiss', 'bm25s')\n"
+        "print(json.dumps({m: m in sys.modules for m in names}))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert loaded == {"onnxruntime": False, "torch": False, "sklearn": False, "flask": True, "faiss": True, "bm25s": True}
+    assert loaded == {
+        "onnxruntime": False, "torch": False, "sklearn": False, "flask": True, "faiss": True, "bm25s": True
+    }
 
 
 def test_one_worker_admits_sixteen_clients_with_the_default_layout():
