@@ -134,15 +134,16 @@ def ms(s: dict) -> str:
     return f"{s['median']:.2f} ms (p95 {s['p95']:.2f})"
 
 
-def write_section(path: Path, table: str) -> None:
+def write_section(path: Path, table: str, heading: str = HEADING, markers: tuple[str, str] = (START, END)) -> None:
     """Put the table into ``path`` under its heading between the markers, keeping every other section."""
-    section = f"{HEADING}\n\n{START}\n{table}\n{END}"
+    start, end = markers
+    section = f"{heading}\n\n{start}\n{table}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        a, b = text.index(START), text.index(END) + len(END)
-        heading = text.rfind(HEADING, 0, a)
-        if heading != -1 and not text[heading + len(HEADING) : a].strip():
-            a = heading
+    if start in text and end in text:
+        a, b = text.index(start), text.index(end) + len(end)
+        found = text.rfind(heading, 0, a)
+        if found != -1 and not text[found + len(heading) : a].strip():
+            a = found
         text = text[:a] + section + text[b:]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"

@@ -229,6 +229,7 @@ def live_server(settings: Settings, retriever: Retriever, tmp_path_factory: pyte
         **os.environ,
         "QA_CORPUS_DIR": str(settings.corpus_dir),
         "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
         "QA_REBUILD": "never",
         "QA_WORKERS": "1",
         "QA_THREADS": "4",

@@ -133,6 +133,7 @@ def _serve_never(settings, env_extra: dict | None = None) -> subprocess.Complete
         **os.environ,
         "QA_CORPUS_DIR": str(settings.corpus_dir),
         "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
         "QA_REBUILD": "never",
         "QA_PORT": "1",  # never bound: the service must stop before it serves
         **(env_extra or {}),
