@@ -1,5 +1,9 @@
 """The production WSGI server (gunicorn, threaded workers) for ``qa-service serve``.
 
+Layout: ``QA_WORKERS`` processes (2: one per core), each running the encoder on ``QA_TORCH_THREADS`` (1)
+thread, so that workers never fight over cores; the master imports the shared libraries once before it
+forks them (``preload``), and each worker loads ONNX Runtime and the index after the fork.
+
 Overload: each worker answers ``QA_THREADS`` requests at once and lets ``QA_MAX_QUEUE`` more wait
 (``overload.py``); it runs one thread more than both, so that a request beyond them is refused with 503
 at once instead of waiting in gunicorn's own, unbounded queue. Shutdown: on SIGTERM or SIGINT gunicorn stops accepting connections and
