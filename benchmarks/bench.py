@@ -148,32 +148,29 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     timings["ask_cached"] = [timed(cached_retriever.ask, q, 3) for q in questions]
     results["latency_ms"] = {k: summary(v) for k, v in timings.items()}
 
-    # Batch floor: the corpus's passages in batches of 32, at 1 and 2 threads.
+    # 5. Batch floor (the corpus's passages in batches of 32, at 1 and 2 threads) and index builds (as
+    # `qa-service build` does them, without the model's load), interleaved round by round so that every
+    # figure sees the same noise.
+    log("batch floor and index build")
     batch_texts = (passages * (64 // max(1, len(passages)) + 1))[: max(64, len(passages))]
-    batch = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        floor_encode(batch_texts[:32], 32)
-        batch[f"floor_{threads}"] = per_second(len(batch_texts), [
-            timed(floor_encode, batch_texts, 32) for _ in range(max(3, args.rounds))])
-    torch.set_num_threads(1)
-    batch["encoder_build"] = per_second(len(batch_texts), [
-        timed(builder.encode, batch_texts, 32) for _ in range(max(3, args.rounds))])
-    results["batch_passages_per_s"] = {k: round(v, 1) for k, v in batch.items()}
-
-    # 5. Index build, as `qa-service build` does it (without the model's load), repeated.
-    log("index build")
-    build_times = []
+    times: dict[str, list[float]] = {"floor_1": [], "floor_2": [], "encoder_build": [], "build": [], "separate": []}
+    floor_encode(batch_texts[:32], 32)
     for i in range(max(3, args.rounds)):
-        target = settings.replace(index_dir=work / f"build-{i}")
-        build_times.append(timed(build_index, target, builder))
-    separate = settings.replace(index_dir=work / "build-separate", sentence_vectors="separate")
-    separate_times = [timed(build_index, separate, builder) for _ in range(3)]
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            times[f"floor_{threads}"].append(timed(floor_encode, batch_texts, 32))
+        torch.set_num_threads(1)
+        times["encoder_build"].append(timed(builder.encode, batch_texts, 32))
+        times["build"].append(timed(build_index, settings.replace(index_dir=work / f"build-{i}"), builder))
+        separate = settings.replace(index_dir=work / f"separate-{i}", sentence_vectors="separate")
+        times["separate"].append(timed(build_index, separate, builder))
+    batch = {k: per_second(len(batch_texts), times[k]) for k in ("floor_1", "floor_2", "encoder_build")}
+    results["batch_passages_per_s"] = {k: round(v, 1) for k, v in batch.items()}
     m = index.manifest
     results["build"] = {"passages": m.passages, "windows": m.windows, "sentences": m.sentences,
-                        "seconds": round(statistics.median(build_times) / 1000, 4),
-                        "passages_per_s": round(per_second(m.passages, build_times), 1),
-                        "separate_sentences_passages_per_s": round(per_second(m.passages, separate_times), 1)}
+                        "seconds": round(statistics.median(times["build"]) / 1000, 4),
+                        "passages_per_s": round(per_second(m.passages, times["build"]), 1),
+                        "separate_sentences_passages_per_s": round(per_second(m.passages, times["separate"]), 1)}
 
     # 7a. Quality per encoder: each over its own index, the full ranking.
     log("recall per encoder")
