@@ -113,7 +113,7 @@ def test_add_and_remove_documents(tmp_path):
 
 def test_cli_import_add_remove_update_the_index(tmp_path, runner, monkeypatch):
     fake = FakeEncoder()
-    monkeypatch.setattr("qa_service.encoder.SentenceTransformerEncoder", lambda *a, **k: fake)
+    monkeypatch.setattr("qa_service.indexer.build_encoder", lambda settings: fake)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     monkeypatch.setenv("QA_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("QA_INDEX_DIR", str(index))

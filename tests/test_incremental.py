@@ -84,15 +84,15 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind):
     first_ids = dict(zip(first.window_ids.tolist(), (first.passages[p].doc_id for p in first.window_passage)))
     first.vectors.close()
 
-    # Adding one document embeds exactly that document's windows, once each; its sentences' vectors are
-    # pooled from those runs (QA_SENTENCE_VECTORS=pooled, the default).
+    # Adding one document embeds exactly that document's windows and sentences (each distinct text
+    # once: a one-sentence passage is embedded once, as its window and as its sentence).
     (corpus / "landlocked.md").write_text(NEW_DOC, encoding="utf-8")
     before = encoder.calls
     added = ensure_index(settings, encoder)
     new_windows = {bytes(k) for k, p in zip(added.window_keys, added.window_passage) if added.passages[p].doc_id == "landlocked"}
     new_sentences = {bytes(k) for k, p in zip(added.sentence_keys, added.sentence_passage) if added.passages[p].doc_id == "landlocked"}
     assert len(new_windows) == 2 and len(new_sentences) == 4 and not new_windows & new_sentences
-    assert encoder.calls - before == added.manifest.embedded == len(new_windows)
+    assert encoder.calls - before == added.manifest.embedded == len(new_windows | new_sentences)
     # The windows that were there keep their ids: the store was updated, not rebuilt.
     kept = {i: d for i, d in zip(added.window_ids.tolist(), (added.passages[p].doc_id for p in added.window_passage))}
     assert {i: d for i, d in kept.items() if d != "landlocked"} == first_ids
