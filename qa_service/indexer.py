@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -70,10 +71,11 @@ class Window:
 
 
 def build_encoder(settings: Settings) -> Encoder:
-    """The configured encoder set up for building an index: no question cache, and its files prepared (an
-    ONNX export is made now, not by a serving worker). It uses QA_TORCH_THREADS, as serving does: on a busy
-    machine more threads than free cores slow a build down (torch's pool spins)."""
-    encoder = make_encoder(settings, cache_size=0)
+    """The configured encoder set up for building an index: no question cache, its files prepared (an ONNX
+    export is made now, not by a serving worker) and QA_BUILD_THREADS threads (one per core by default:
+    embedding a corpus is batch work, unlike answering one question per worker)."""
+    threads = settings.build_threads or os.cpu_count() or 1
+    encoder = make_encoder(settings.replace(torch_threads=threads), cache_size=0)
     encoder.prepare()
     return encoder
 

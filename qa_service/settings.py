@@ -36,7 +36,8 @@ class Settings:
     rebuild: str = field(default="auto", metadata={"env": "QA_REBUILD", "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead."})
     encoder: str = field(default="onnx", metadata={"env": "QA_ENCODER", "doc": "How text is embedded: `onnx` (ONNX Runtime, float32: the same vectors as the reference, about twice as fast), `onnx-int8` (int8 weights: fastest, vectors within a cosine of 0.97) or `torch` (sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the encoder and is rebuilt when it changes."})
     model_cache_dir: Path = field(default=Path("embeddings/models"), metadata={"env": "QA_MODEL_CACHE_DIR", "doc": "Folder where the ONNX export of the model is cached (made locally, not committed)."})
-    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads the encoder (torch or ONNX Runtime) may use per process, serving or building (0 = the library's default: every core)."})
+    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads the encoder (torch or ONNX Runtime) may use in each serving worker (0 = the library's default: every core); builds use QA_BUILD_THREADS."})
+    build_threads: int = field(default=0, metadata={"env": "QA_BUILD_THREADS", "doc": "CPU threads the encoder may use while building an index (0 = one per core: a build runs before serving or beside it in its own process; set 1 on a machine that is busy answering)."})
     batch_size: int = field(default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."})
     max_passage_tokens: int = field(default=256, metadata={"env": "QA_MAX_PASSAGE_TOKENS", "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently)."})
     sentence_vectors: str = field(default="separate", metadata={"env": "QA_SENTENCE_VECTORS", "doc": "How the index gets each sentence's vector (for the highlight and the sentence score): `separate`: each sentence embedded alone; `pooled`: from the sentence's own tokens in its passage's run (no extra model work: about half the build time)."})
@@ -108,8 +109,8 @@ class Settings:
             raise SettingsError("QA_MILVUS_COLLECTION must be letters, digits and underscores, not starting with a digit")
         if self.flat_max_vectors < 0 or self.ivf_nprobe < 0:
             raise SettingsError("QA_FLAT_MAX_VECTORS and QA_IVF_NPROBE must not be negative")
-        if self.torch_threads < 0 or self.query_cache_size < 0:
-            raise SettingsError("QA_TORCH_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
+        if self.torch_threads < 0 or self.build_threads < 0 or self.query_cache_size < 0:
+            raise SettingsError("QA_TORCH_THREADS, QA_BUILD_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
         if self.max_queue < 0 or self.queue_seconds < 0 or self.index_poll_seconds < 0:
             raise SettingsError("QA_MAX_QUEUE, QA_QUEUE_SECONDS and QA_INDEX_POLL_SECONDS must not be negative")
         if self.api_key and not all("!" <= ch <= "~" for ch in self.api_key):

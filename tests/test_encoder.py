@@ -95,6 +95,22 @@ def test_embeddings_agree_with_the_reference(reference, onnx_encoder, texts):
     assert float(single @ got[-1]) > 0.9999
 
 
+def test_short_texts_share_runs_without_changing_their_vectors(onnx_encoder, texts):
+    """float32 groups short texts (sentences) a few to a run; the vectors are those of one-by-one runs.
+    int8 never groups: its per-run activation scale would make a vector depend on its neighbours."""
+    short = sorted({t for t in texts if len(t) < 120}, key=len)[:12]
+    assert len(short) >= 6
+    runs = onnx_encoder._runs(list(range(len(short)))[::-1], short)
+    assert sorted(i for run in runs for i in run) == list(range(len(short)))
+    if onnx_encoder.quantized:
+        assert all(len(run) == 1 for run in runs)
+    else:
+        assert any(len(run) > 1 for run in runs)
+    together = onnx_encoder.encode(short)
+    alone = np.vstack([onnx_encoder.encode([t]) for t in short])
+    assert np.sum(together * alone, axis=1).min() > 0.99999
+
+
 def test_spans_agree_with_the_reference(reference, onnx_encoder):
     """Sentence vectors pooled from a passage's run: same on both backends, and the whole-text vector that
     comes with them is the ordinary embedding."""
