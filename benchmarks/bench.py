@@ -30,14 +30,11 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +44,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from benchmarks import report  # noqa: E402
 from benchmarks.quality import dataset_recall, recall_at  # noqa: E402
+from benchmarks.server_process import free_port, start, stop, wait_ready  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "data" / "statement_questions.jsonl"
 CONCURRENCY = (1, 4, 16)
@@ -222,15 +220,12 @@ def run_server(args: argparse.Namespace, settings, questions: list[str], work: P
     env = {**os.environ, "QA_CORPUS_DIR": str(settings.corpus_dir), "QA_INDEX_DIR": str(settings.index_dir),
            "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir), "QA_QUERY_CACHE_SIZE": "0",
            "QA_LOG_LEVEL": "warning", "QA_ENCODER": settings.encoder, "QA_REBUILD": "never"}
-    command = [str(Path(sys.executable).parent / "qa-service"), "serve"]
-    if not Path(command[0]).exists():
-        command = [sys.executable, "-m", "qa_service", "serve"]
     out: dict = {"cold_start_s": [], "http": {}, "memory_mb": {}}
     log("cold starts")
     for _ in range(args.cold_starts):
         port = free_port()
         t0 = time.perf_counter()
-        server = start(command + ["--port", str(port)], env, work / "server.log")
+        server = start(port, env, work / "server.log")
         try:
             wait_ready(port, server)
             out["cold_start_s"].append(round(time.perf_counter() - t0, 3))
@@ -246,7 +241,7 @@ def run_server(args: argparse.Namespace, settings, questions: list[str], work: P
     bodies = work / "bodies.jsonl"
     bodies.write_text("".join(json.dumps({"question": q, "top_k": 3}) + "\n" for q in questions), encoding="utf-8")
     port = free_port()
-    server = start(command + ["--port", str(port)], env, work / "server.log")
+    server = start(port, env, work / "server.log")
     try:
         wait_ready(port, server)
         url = f"http://127.0.0.1:{port}"
@@ -297,43 +292,6 @@ def worker_memory(master: int) -> dict:
         pss.append(int(fields["Pss"].split()[0]) / 1024)
     return {"workers": len(workers), "rss_per_worker": round(max(rss), 1) if rss else None,
             "pss_per_worker": round(max(pss), 1) if pss else None}
-
-
-def start(command: list[str], env: dict, log_file: Path) -> subprocess.Popen:
-    with open(log_file, "ab") as fh:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_ready(port: int, server: subprocess.Popen, limit: float = 120.0) -> None:
-    deadline = time.perf_counter() + limit
-    while time.perf_counter() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}; see its log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.01)
-    raise RuntimeError("the server did not become ready")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """Stop the server this script started (its own process group) and wait for it."""
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -28,8 +28,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,9 +37,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.server_process import HOST, free_port, start, stop, wait_ready  # noqa: E402
+
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 START, END = "<!-- load-test:start -->", "<!-- load-test:end -->"
-HOST = "127.0.0.1"
 
 LUA = r"""
 local bodies = {BODIES}
@@ -105,12 +106,6 @@ def _lua_script(path: Path) -> None:
     path.write_text(LUA.replace("{BODIES}", "{" + ", ".join(f"[==[{b}]==]" for b in bodies) + "}"), encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -131,38 +126,6 @@ def _post(port: int, question: str, timeout: float = 30.0) -> tuple[int, float]:
         return response.status, (time.perf_counter() - started) * 1000
     finally:
         conn.close()
-
-
-def start_server(port: int, env: dict[str, str], log_path: Path, timeout: float = 600.0) -> subprocess.Popen:
-    """Start ``qa-service serve`` and wait until /readyz answers."""
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa_service", "serve", "--host", HOST, "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; see {log_path}")
-        try:
-            if _get(port, "/readyz", timeout=2)[0] == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(0.5)
-    stop_server(process)
-    raise TimeoutError("server did not become ready")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def run_wrk(port: int, script: Path, connections: int, duration: int, threads: int) -> dict:
@@ -222,7 +185,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "QA_INDEX_DIR": args.index_dir, "QA_QUERY_CACHE_SIZE": "0", "QA_LOG_LEVEL": "warning",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("QA_RATE_LIMIT", None)
@@ -236,7 +199,8 @@ def main() -> None:
     script = work / "ask.lua"
     _lua_script(script)
     print(f"starting qa-service serve on {HOST}:{port} (log: {work / 'server.log'})", flush=True)
-    server = start_server(port, env, work / "server.log")
+    server = start(port, env, work / "server.log")
+    wait_ready(port, server, limit=600.0, poll=0.5)
     try:
         for q in _questions()[:10]:  # warm-up: each worker's first requests
             _post(port, q)
@@ -258,7 +222,7 @@ def main() -> None:
         print(json.dumps(overload), flush=True)
         after = recovery(port)
     finally:
-        stop_server(server)
+        stop(server)
     log_text = (work / "server.log").read_text(errors="replace")
     server_errors = len(re.findall(r"Traceback|\[ERROR\]|Worker timeout", log_text))
 
