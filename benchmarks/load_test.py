@@ -229,7 +229,7 @@ def main() -> None:
     machine = {
         "cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
         "workers": settings.workers, "threads": settings.threads, "queue": settings.max_queue,
-        "server_threads": server_threads(settings), "torch_threads": settings.torch_threads,
+        "server_threads": server_threads(settings), "torch_threads": settings.torch_threads, "encoder": settings.encoder,
         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
     }
     report = render(args, sustained, overload, after, server_errors, machine)
@@ -268,7 +268,7 @@ def render(args, sustained: dict, overload: dict, after: float, server_errors: i
         f"Measured {time.strftime('%Y-%m-%d')} on {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
         f"the production server as `qa-service serve` starts it with the default settings: {machine['workers']} gunicorn "
         f"workers, each answering {machine['threads']} requests at once with {machine['queue']} more waiting "
-        f"({machine['server_threads']} threads), torch {machine['torch_threads']} thread per worker; question cache off, "
+        f"({machine['server_threads']} threads), encoder `{machine['encoder']}` on {machine['torch_threads']} thread per worker; question cache off, "
         "so every request embeds its question; "
         f"wrk ({args.wrk_threads} thread) on the same 2 cores, over loopback. Questions: the 81 of `tests/data`, in turn. "
         f"Load average of the machine (1 min) before the run {machine['load_before']}, after {machine['load_after']} "
