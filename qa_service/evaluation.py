@@ -614,7 +614,7 @@ def run_cli(
     titles: bool | None = None,
 ) -> tuple[str, dict]:
     """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
-    from .encoder import SentenceTransformerEncoder
+    from .encoder import make_encoder
 
     params = ranking_params(settings, overrides)
     if not specs:
@@ -627,7 +627,7 @@ def run_cli(
     if titles is not None:
         for qset in qsets:
             qset.embed_context = titles
-    encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
+    encoder = make_encoder(settings, cache_size=0)  # the service's encoder (QA_ENCODER), as the API embeds
     reports = []
     calibrations: dict[str, Calibration] = {}
     wrong: dict[str, list] = {}

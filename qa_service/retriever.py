@@ -5,11 +5,14 @@ Ranking (``full`` mode), in order:
 1. Candidates: the best passages by dense similarity (FAISS over passage windows, a passage scoring its
    best window) united with the best passages by BM25.
 2. Each candidate gets its dense cosine (best window), the cosine of its best sentence, and its BM25 score.
-3. The score is ``w·((1-s)·dense + s·sentence) + (1-w)·min(1, bm25 / idf_mass)``: cosines as they are
-   (clipped at 0) and BM25 divided by the sum of the IDFs of the question's terms (about what a passage
-   holding each term once would score). Both parts mean the same for every question, unlike min-max
-   scaling, which blows a weak lexical match up to 1. ``w`` and ``s`` were chosen with ``qa-service eval``
-   (best mean recall@1 over SQuAD dev, ClapNQ dev and the statement set).
+3. The score is ``w·((1-s)·dense' + s·sentence') + (1-w)·min(1, bm25 / idf_mass)``: cosines clipped at 0
+   and BM25 divided by the sum of the IDFs of the question's terms (about what a passage holding each
+   term once would score). Both parts mean the same for every question, unlike min-max scaling, which
+   blows a weak lexical match up to 1. ``dense'`` and ``sentence'`` are the cosines less ``c`` times the
+   passage's (sentence's) own similarity to the corpus's mean vector: what every passage shares (the
+   speaker's country and topic in a one-statement corpus) stops counting as a match, while in a varied
+   corpus the mean vector is short and the correction small. ``w``, ``s`` and ``c`` were chosen with
+   ``qa-service eval`` (best mean recall@1 over SQuAD dev, ClapNQ dev and the statement set).
 4. Near-duplicate passages (passage vectors nearly parallel, or the same text) keep only their best.
 5. ``no_answer``: a question is not answered by the corpus when its confidence (the best passage cosine,
    plus optional calibrated terms) is below a threshold, when it names something the corpus never
@@ -44,8 +47,9 @@ MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
 class RankingParams:
     """Knobs of the ranking and of the no-answer rule; defaults are the measured choice (``qa-service eval``)."""
 
-    dense_weight: float = 0.4  # weight of the semantic part of the final score; BM25 gets the rest
+    dense_weight: float = 0.45  # weight of the semantic part of the final score; BM25 gets the rest
     sentence_weight: float = 0.75  # share of the semantic part given to the best sentence (full mode)
+    centering: float = 0.25  # how much of a text's similarity to the corpus's mean vector is taken off its cosine (full mode)
     normalisation: str = "absolute"  # how the parts are scaled before mixing (full mode): absolute, minmax, zscore
     fusion: str = "convex"  # "convex" (weighted sum of scaled parts) or "rrf" (reciprocal rank fusion)
     rrf_k: int = 60
@@ -147,6 +151,13 @@ class Retriever:
         self._passage_country = np.array([str(m.get("country", "") or "").upper() for m in meta], dtype=object)
         self._passage_year = np.array([_year(m.get("year")) for m in meta], dtype=np.int64)
         self._facets: dict | None = None
+        # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
+        # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
+        mean = np.asarray(index.passage_vectors, dtype=np.float32).mean(axis=0) if n else None
+        self._passage_common = (index.passage_vectors @ mean).astype(np.float32) if n else np.zeros(0, np.float32)
+        self._sentence_common = (
+            (index.sentence_vectors @ mean).astype(np.float32) if n and len(index.sentence_vectors) else np.zeros(0, np.float32)
+        )
 
     @property
     def passages(self) -> list[Passage]:
@@ -218,7 +229,13 @@ class Retriever:
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
-        fused = self._fuse(mode, question, dense, lexical, sentence)
+        if mode == "full" and params.centering:  # the ranking sees what is specific to each passage
+            fused = self._fuse(
+                mode, question, dense - params.centering * self._passage_common[candidates], lexical,
+                self._sentence_scores(query, candidates, params.centering),
+            )
+        else:
+            fused = self._fuse(mode, question, dense, lexical, sentence)
 
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
@@ -374,13 +391,16 @@ class Retriever:
             out[missing] = _max_by_group(cosines, [len(g) for g in groups])
         return out
 
-    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Cosine of each candidate's best sentence (0 for a passage without sentences)."""
+    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0) -> np.ndarray:
+        """Cosine of each candidate's best sentence (0 for a passage without sentences), each sentence's
+        cosine less ``centering`` times its similarity to the corpus's mean vector."""
         if not len(candidates):
             return np.zeros(0, dtype=np.float32)
         groups = [self._sentences_of[pid] for pid in candidates.tolist()]
         rows = np.concatenate(groups)
         cosines = self.index.sentence_vectors[rows] @ query
+        if centering:
+            cosines = cosines - centering * self._sentence_common[rows]
         return _max_by_group(cosines, [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
