@@ -7,6 +7,7 @@ from .settings import Settings
 from .validation import FILTER_LIMITS, QUESTION_PATTERN
 
 _SENTENCE_WEIGHT = RankingParams().sentence_weight
+_CENTERING = RankingParams().centering
 
 
 def _error(description: str, headers: dict | None = None) -> dict:
@@ -224,7 +225,8 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                     "description": "Ranking score in [0, 1], on the same scale for every question: "
                     f"{settings.dense_weight} × semantic + {round(1 - settings.dense_weight, 4)} × lexical, where "
                     f"semantic = {round(1 - _SENTENCE_WEIGHT, 4)} × passage cosine + {_SENTENCE_WEIGHT} × "
-                    "best-sentence cosine (cosines below 0 count as 0) "
+                    f"best-sentence cosine, each cosine less {_CENTERING} × that text's dot product with the "
+                    "average of the corpus's passage vectors (what every passage shares; below 0 counts as 0) "
                     "and lexical = BM25 ÷ the sum of the IDFs of the question's content words, capped at 1 "
                     "(1 ≈ every content word of the question present). Unrelated text scores near 0; higher is "
                     "better, and scores of different questions can be compared.",

@@ -141,3 +141,32 @@ def test_minmax():
     np.testing.assert_allclose(_minmax(np.array([1.0, 3.0, 2.0])), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(_minmax(np.array([2.0, 2.0])), [1.0, 1.0])
     np.testing.assert_allclose(_minmax(np.array([0.0, 0.0])), [0.0, 0.0])
+
+
+def test_centering_discounts_what_every_passage_shares(tmp_path):
+    """A question matching one passage on a word every passage has and another on a word only it has:
+    as cosines they tie, but with centering the specific match ranks first."""
+    from dataclasses import replace
+
+    from qa_service.settings import Settings
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    paragraphs = [
+        "Kazakhstan supports dialogue among nations and their peoples.",
+        "Kazakhstan welcomes the strategy adopted by this assembly.",
+        "Kazakhstan hosted a congress of many religious leaders.",
+        "Delegates met in Almaty and signed one declaration.",
+    ]
+    (corpus / "a.txt").write_text("\n\n".join(paragraphs) + "\n")
+    encoder = FakeEncoder(dim=4096)
+    index = build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "i"), encoder)
+    semantic_only = RankingParams(dense_weight=1.0, sentence_weight=0.0)
+    plain = Retriever(index, encoder, replace(semantic_only, centering=0.0))
+    centred = plain.with_params(replace(semantic_only, centering=0.5))
+    question = "Kazakhstan Almaty"
+    first = lambda r: r.ask(question, 4).answers[0]  # noqa: E731
+    assert first(plain).score == pytest.approx(plain.ask(question, 4).answers[1].score)  # one shared word each
+    assert first(centred).passage.text == paragraphs[3]
+    # The reported cosines stay the raw ones; only the ranking score is centred.
+    assert first(centred).dense == pytest.approx(first(plain).dense, abs=1e-4)
