@@ -46,7 +46,7 @@ class Settings:
     max_top_k: int = field(default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."})
     max_question_chars: int = field(default=1000, metadata={"env": "QA_MAX_QUESTION_CHARS", "doc": "Longest question accepted, in characters."})
     max_body_bytes: int = field(default=16 * 1024, metadata={"env": "QA_MAX_BODY_BYTES", "doc": "Largest request body accepted (413 above)."})
-    dense_weight: float = field(default=0.45, metadata={"env": "QA_DENSE_WEIGHT", "doc": "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical (BM25) part gets the rest (chosen with `qa-service eval`)."})
+    dense_weight: float = field(default=0.4, metadata={"env": "QA_DENSE_WEIGHT", "doc": "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical (BM25) part gets the rest (chosen with `qa-service eval`)."})
     no_answer_threshold: float = field(default=0.2, metadata={"env": "QA_NO_ANSWER_THRESHOLD", "doc": "No-answer confidence (best passage cosine, see the README) below which a question counts as not answered by the corpus (calibrated by `qa-service eval --calibrate`)."})
     query_cache_size: int = field(default=1024, metadata={"env": "QA_QUERY_CACHE_SIZE", "doc": "Question embeddings kept in an LRU cache (0 disables it)."})
     host: str = field(default="127.0.0.1", metadata={"env": "QA_HOST", "doc": "Address `qa-service serve` binds."})
