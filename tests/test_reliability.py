@@ -206,8 +206,13 @@ def _run_schemathesis(app, method: str, path: str, mode: GenerationMode, example
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operation = schema[path][method]
 
+    # Derandomised (the same examples every run) unless SCHEMATHESIS_EXAMPLES asks for a hunt: a random
+    # run found, once in several, a question schemathesis judged to break the pattern that the server (and
+    # jsonschema-rs) accept ("\x9e\x85\xb3'\U000ab0ff\u46c5" holds a digit and a letter), which a CI
+    # run must not trip on.
     @given(case=operation.as_strategy(generation_mode=mode))
-    @hsettings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @hsettings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+               derandomize="SCHEMATHESIS_EXAMPLES" not in os.environ)
     def check(case) -> None:
         case.call_and_validate()
 
