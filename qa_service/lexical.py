@@ -74,22 +74,29 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(kept) if kept else []
 
 
-def matched_terms(question: str, text: str) -> list[str]:
-    """Words of ``text`` whose stems occur among the question's content terms, in text order, unique."""
-    wanted = set(terms(question))
-    if not wanted:
-        return []
-    seen: set[str] = set()
-    out: list[str] = []
+def stemmed_words(text: str) -> tuple[tuple[str, str], ...]:
+    """Each word of ``text`` that is not a stopword, once per lower-case form, in text order, with its
+    stem: what :func:`match_words` needs, computed once per passage by the retriever."""
     stop = stopwords()
+    seen: set[str] = set()
+    kept: list[str] = []
     for word, _, _ in words(text):
         lower = word.lower()
-        if lower in stop or lower in seen:
-            continue
-        if _stemmer().stemWord(lower) in wanted:
+        if lower not in stop and lower not in seen:
             seen.add(lower)
-            out.append(word)
-    return out
+            kept.append(word)
+    stems = _stemmer().stemWords([w.lower() for w in kept]) if kept else []
+    return tuple(zip(kept, stems, strict=True))
+
+
+def match_words(wanted: set[str], stemmed: tuple[tuple[str, str], ...]) -> list[str]:
+    """The words of ``stemmed`` (from :func:`stemmed_words`) whose stems are among ``wanted``."""
+    return [word for word, stem in stemmed if stem in wanted] if wanted else []
+
+
+def matched_terms(question: str, text: str) -> list[str]:
+    """Words of ``text`` whose stems occur among the question's content terms, in text order, unique."""
+    return match_words(set(terms(question)), stemmed_words(text))
 
 
 _NUMBER_WORDS = frozenset(

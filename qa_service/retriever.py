@@ -29,15 +29,19 @@ import copy
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from .corpus import Passage, context_prefix
 from .encoder import Encoder
-from .lexical import LexicalIndex, expected_answer, holds_answer, matched_terms, terms
+from .lexical import LexicalIndex, expected_answer, holds_answer, match_words, stemmed_words, terms
 from .store import IndexData
 from .vector_store import WindowFilter
+
+#: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
+ANSWER_CACHE = 4096
 
 Mode = Literal["full", "fusion", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
@@ -142,6 +146,12 @@ class Retriever:
         self._windows_of = _group_rows(index.window_passage, n)
         self._sentences_of = _group_rows(index.sentence_passage, n)
         self._normalised_text = [_normalise(p.text) for p in index.passages]
+        # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
+        # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
+        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
+        self._sentence_terms = lru_cache(maxsize=4 * ANSWER_CACHE)(
+            lambda pid, a, b: frozenset(terms(index.passages[pid].text[a:b]))
+        )
         self._id_order = np.argsort(index.window_ids, kind="stable")
         self._sorted_ids = index.window_ids[self._id_order]
         self._documents = {d["id"]: d for d in index.documents}
@@ -254,7 +264,7 @@ class Retriever:
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
-                matched_terms=tuple(matched_terms(question, passage.text)),
+                matched_terms=tuple(match_words(question_terms, self._stemmed_words(pid))),
                 passage_id=pid,
                 metadata=self._documents.get(passage.doc_id, {}).get("metadata", {}),
                 more=more,
@@ -432,7 +442,7 @@ class Retriever:
         best_score, best_span = -2.0, passage.sentences[0]
         for cosine, row in zip(cosines.tolist(), rows.tolist()):
             a, b = passage.sentences[int(self.index.sentence_number[row])]
-            sentence_terms = set(terms(passage.text[a:b]))
+            sentence_terms = self._sentence_terms(pid, a, b)
             overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
             score = cosine + 0.1 * overlap
             if score > best_score:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.lexical import LexicalIndex, expected_answer, holds_answer, matched_terms, terms
+from qa_service.lexical import (
+    LexicalIndex,
+    expected_answer,
+    holds_answer,
+    match_words,
+    matched_terms,
+    stemmed_words,
+    terms,
+)
 
 TEXTS = [
     "The General Assembly adopted the Global Counter-Terrorism Strategy in 2006.",
@@ -25,6 +33,13 @@ def test_terms_drop_stopwords_and_auxiliaries_and_stem():
 
 def test_matched_terms_are_passage_words_in_order():
     assert matched_terms("which conventions were signed", TEXTS[2]) == ["conventions", "signed"]
+
+
+def test_stemmed_words_keep_each_content_word_once_with_its_stem():
+    stemmed = stemmed_words("The Conventions and the conventions: Signing, signed, signatories.")
+    assert stemmed == (("Conventions", "convent"), ("Signing", "sign"), ("signed", "sign"), ("signatories", "signatori"))
+    assert match_words({"sign"}, stemmed) == ["Signing", "signed"]
+    assert match_words(set(), stemmed) == []
 
 
 def test_bm25_prefers_the_passage_with_the_terms(index):
