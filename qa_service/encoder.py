@@ -89,24 +89,28 @@ class Encoder(Protocol):
         """Word pieces the model sees for ``text``, special tokens included."""
 
 
-def make_encoder(settings: Settings, cache_size: int | None = None) -> Encoder:
+def make_encoder(settings: Settings, cache_size: int | None = None, batch_work: bool = False) -> Encoder:
     """The encoder ``settings.encoder`` names, for ``settings.model``.
 
     Args:
         settings: the configuration (backend, model, threads, cache folder).
         cache_size: question embeddings to cache; ``settings.query_cache_size`` when omitted (an index
             build passes 0: it asks no questions).
+        batch_work: set up for embedding many texts (an index build, an evaluation) on
+            ``QA_BUILD_THREADS`` cores rather than for one question at a time on ``QA_TORCH_THREADS``:
+            torch spreads each batch over them, ONNX Runtime makes one single-threaded run per core.
     """
     cache = settings.query_cache_size if cache_size is None else cache_size
     model = settings.resolved_model()
+    threads = (settings.build_threads or os.cpu_count() or 1) if batch_work else settings.torch_threads
     if settings.encoder == "torch":
-        return SentenceTransformerEncoder(model, settings.torch_threads, cache)
+        return SentenceTransformerEncoder(model, threads, cache)
     if settings.encoder in ("onnx", "onnx-int8"):
         from .onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(
             model, settings.model_cache_dir, quantized=settings.encoder == "onnx-int8",
-            threads=settings.torch_threads, cache_size=cache,
+            threads=1 if batch_work else threads, cache_size=cache, parallel_runs=threads if batch_work else 1,
         )
     raise EncoderError(f"unknown encoder {settings.encoder!r}; expected one of {', '.join(ENCODERS)}")
 

@@ -627,7 +627,8 @@ def run_cli(
     if titles is not None:
         for qset in qsets:
             qset.embed_context = titles
-    encoder = make_encoder(settings, cache_size=0)  # the service's encoder (QA_ENCODER), as the API embeds
+    # The service's encoder (QA_ENCODER), as the API embeds; set up for batches: the sets are built here.
+    encoder = make_encoder(settings, cache_size=0, batch_work=True)
     reports = []
     calibrations: dict[str, Calibration] = {}
     wrong: dict[str, list] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -74,8 +73,7 @@ def build_encoder(settings: Settings) -> Encoder:
     """The configured encoder set up for building an index: no question cache, its files prepared (an ONNX
     export is made now, not by a serving worker) and QA_BUILD_THREADS threads (one per core by default:
     embedding a corpus is batch work, unlike answering one question per worker)."""
-    threads = settings.build_threads or os.cpu_count() or 1
-    encoder = make_encoder(settings.replace(torch_threads=threads), cache_size=0)
+    encoder = make_encoder(settings, cache_size=0, batch_work=True)
     encoder.prepare()
     return encoder
 

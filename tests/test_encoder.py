@@ -111,6 +111,22 @@ def test_short_texts_share_runs_without_changing_their_vectors(onnx_encoder, tex
     assert np.sum(together * alone, axis=1).min() > 0.99999
 
 
+def test_parallel_runs_give_the_vectors_of_runs_in_turn(settings, onnx_encoder, texts):
+    """A build's encoder runs texts on several threads at once; each text's vectors (and its spans')
+    are those of the serving encoder's runs in turn, in the same order, with the same progress."""
+    builder = make_encoder(settings.replace(encoder=onnx_encoder.backend, build_threads=3), cache_size=0, batch_work=True)
+    assert isinstance(builder, OnnxEncoder) and builder.identity == onnx_encoder.identity
+    assert builder._parallel_runs == 3 and builder._threads == 1
+    spans = [[(0, len(t) // 2), (len(t) // 2, len(t))] if i % 3 == 0 else [] for i, t in enumerate(texts)]
+    heard: list[int] = []
+    got, got_spans = builder.encode_spans(texts, spans, batch_size=16, progress=heard.append)
+    want, want_spans = onnx_encoder.encode_spans(texts, spans, batch_size=16)
+    assert sum(heard) == len(texts) and max(heard) == 16
+    assert np.sum(got * want, axis=1).min() > 0.99999
+    for a, b in zip(got_spans, want_spans, strict=True):
+        assert a.shape == b.shape and (not len(a) or np.sum(a * b, axis=1).min() > 0.99999)
+
+
 def test_spans_agree_with_the_reference(reference, onnx_encoder):
     """Sentence vectors pooled from a passage's run: same on both backends, and the whole-text vector that
     comes with them is the ordinary embedding."""
