@@ -51,8 +51,8 @@ MODES: tuple[Mode, ...] = ("full", "fusion", "dense", "bm25")
 class RankingParams:
     """Knobs of the ranking and of the no-answer rule; defaults are the measured choice (``qa-service eval``)."""
 
-    dense_weight: float = 0.4  # weight of the semantic part of the final score; BM25 gets the rest
-    sentence_weight: float = 0.75  # share of the semantic part given to the best sentence (full mode)
+    dense_weight: float = 0.45  # weight of the semantic part of the final score; BM25 gets the rest
+    sentence_weight: float = 0.9  # share of the semantic part given to the best sentence (full mode)
     centering: float = 0.25  # how much of a text's similarity to the corpus's mean vector is taken off its cosine (full mode)
     normalisation: str = "absolute"  # how the parts are scaled before mixing (full mode): absolute, minmax, zscore
     fusion: str = "convex"  # "convex" (weighted sum of scaled parts) or "rrf" (reciprocal rank fusion)

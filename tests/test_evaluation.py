@@ -35,6 +35,7 @@ DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 SQUAD = DATASETS / "squad_v1.1_dev" / "dev-v1.1.json"
 CLAPNQ = DATASETS / "clapnq_dev"
 QUESTIONS = DATA / "statement_questions.jsonl"
+TOP3_QUESTIONS = DATA / "statement_top3_questions.jsonl"
 OUT_OF_SCOPE = DATA / "statement_out_of_scope.jsonl"
 
 
@@ -49,15 +50,16 @@ def test_statement_sets_are_large_enough_and_cover_every_passage(retriever):
     assert kinds == {"off_topic", "near_miss"}
 
 
-def test_every_gold_substring_is_in_exactly_one_passage_the_stated_one(retriever):
-    qset = load_jsonl_set(QUESTIONS, CORPUS)
+@pytest.mark.parametrize("path", [QUESTIONS, TOP3_QUESTIONS], ids=lambda p: p.name)
+def test_every_gold_substring_is_in_exactly_one_passage_the_stated_one(retriever, path):
+    qset = load_jsonl_set(path, CORPUS)
     numbers = [p.number for p in retriever.passages]
-    for row in read_jsonl(QUESTIONS):
+    for row in read_jsonl(path):
         for gold in row["gold"]:
             single = EvalQuestion(row["question"], gold_texts=(gold,))
             ids = resolve_gold(QuestionSet("one", [single]), retriever.passages)[0]
             assert [numbers[i] for i in ids] == [row["passage"]], (row["question"], gold)
-    assert len(qset.questions) == len(read_jsonl(QUESTIONS))
+    assert len(qset.questions) == len(read_jsonl(path))
 
 
 def test_jsonl_questions_need_gold(tmp_path):

@@ -75,24 +75,27 @@ def _same_build(incremental, full) -> None:
         assert getattr(incremental.manifest, key) == getattr(full.manifest, key)
 
 
-def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind):
+@pytest.mark.parametrize("sentence_vectors", ["pooled", "separate"])
+def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind, sentence_vectors):
     corpus = _corpus(tmp_path)
-    settings = _settings(corpus, tmp_path / "index", store_kind)
+    settings = _settings(corpus, tmp_path / "index", store_kind).replace(sentence_vectors=sentence_vectors)
     encoder = FakeEncoder()
     first = ensure_index(settings, encoder)
     assert first.manifest.embedded == encoder.calls > 0
     first_ids = dict(zip(first.window_ids.tolist(), (first.passages[p].doc_id for p in first.window_passage)))
     first.vectors.close()
 
-    # Adding one document embeds exactly that document's windows and sentences (each distinct text
-    # once: a one-sentence passage is embedded once, as its window and as its sentence).
+    # Adding one document embeds exactly that document's windows and, when sentences are embedded
+    # alone, its sentences (each distinct text once: a one-sentence passage is embedded once, as its
+    # window and as its sentence); pooled sentences come from their windows' runs.
     (corpus / "landlocked.md").write_text(NEW_DOC, encoding="utf-8")
     before = encoder.calls
     added = ensure_index(settings, encoder)
     new_windows = {bytes(k) for k, p in zip(added.window_keys, added.window_passage) if added.passages[p].doc_id == "landlocked"}
     new_sentences = {bytes(k) for k, p in zip(added.sentence_keys, added.sentence_passage) if added.passages[p].doc_id == "landlocked"}
     assert len(new_windows) == 2 and len(new_sentences) == 4 and not new_windows & new_sentences
-    assert encoder.calls - before == added.manifest.embedded == len(new_windows | new_sentences)
+    runs = new_windows if sentence_vectors == "pooled" else new_windows | new_sentences
+    assert encoder.calls - before == added.manifest.embedded == len(runs)
     # The windows that were there keep their ids: the store was updated, not rebuilt.
     kept = {i: d for i, d in zip(added.window_ids.tolist(), (added.passages[p].doc_id for p in added.window_passage))}
     assert {i: d for i, d in kept.items() if d != "landlocked"} == first_ids
@@ -112,7 +115,9 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind):
     removed.vectors.close()
 
     # A clean full build of the same corpus, into another folder, from nothing.
-    full_settings = _settings(corpus, tmp_path / "index-full", store_kind).replace(milvus_collection="windows_full")
+    full_settings = _settings(corpus, tmp_path / "index-full", store_kind).replace(
+        milvus_collection="windows_full", sentence_vectors=sentence_vectors
+    )
     full_encoder = FakeEncoder()
     full = ensure_index(full_settings, full_encoder, force=True)
     assert full_encoder.calls == full.manifest.embedded

@@ -8,27 +8,12 @@ import pytest
 from qa_service.indexer import build_index
 from qa_service.retriever import MODES, RankingParams, Retriever, _minmax
 
-from .conftest import FakeEncoder
+from .conftest import DATA, FakeEncoder, read_jsonl
 
 # (question, passage that must be in the top 3): phrased as a reader would, not copied from the text.
-QUESTIONS = [
-    ("Who gave this speech?", 4),
-    ("On what date was the statement delivered?", 4),
-    ("Under which agenda item was this said?", 4),
-    ("When did Kazakhstan join the treaty against nuclear terrorism?", 2),
-    ("Which committee drafted the convention on nuclear terrorism?", 3),
-    ("Where have terrorist bombings happened recently?", 7),
-    ("Why does no country succeed against terrorism alone, according to Kazakhstan?", 8),
-    ("What social problems does Kazakhstan link to terrorism?", 9),
-    ("Should terrorism be associated with a particular faith?", 10),
-    ("Which religious gathering did Kazakhstan host?", 11),
-    ("Where was the congress declaration circulated?", 12),
-    ("How many member states does CICA have?", 13),
-    ("Which delegation's statement does Kazakhstan align itself with?", 6),
-    ("What does Kazakhstan say about building states' capacity to prevent terrorism?", 1),
-    ("How does the delegation greet the chairman's election?", 5),
-    ("What does Kazakhstan promise in its closing words?", 14),
-]
+# The same questions (with a gold substring of their passage) are a set for `qa-service eval` and
+# benchmarks/sweep.py, so that a ranking change can be checked against them before the suite runs.
+QUESTIONS = [(row["question"], row["passage"]) for row in read_jsonl(DATA / "statement_top3_questions.jsonl")]
 
 
 @pytest.mark.parametrize("question, passage", QUESTIONS)
