@@ -185,7 +185,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     # 7a. Quality per encoder: each over its own index, the full ranking.
     log("recall per encoder")
     quality = {}
-    for name, changes in (("torch", {}), ("onnx", {}), ("onnx-int8", {}), ("onnx + separate sentences", {"encoder": "onnx", "sentence_vectors": "separate"})):
+    encoders = (("torch", {}), ("onnx", {}), ("onnx-int8", {}),
+                ("onnx + separate sentences", {"encoder": "onnx", "sentence_vectors": "separate"}))
+    for name, changes in encoders:
         enc_settings = settings.replace(**{"encoder": name, **changes, "index_dir": work / f"q-{len(quality)}"})
         enc = build_encoder(enc_settings)
         r = Retriever(build_index(enc_settings, enc), make_encoder(enc_settings, cache_size=0), params)
