@@ -60,9 +60,13 @@ def main() -> None:
     parser.add_argument("--http-rounds", type=int, default=3, help="wrk runs per concurrency level")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--cold-starts", type=int, default=5, help="cold starts to time")
-    parser.add_argument("--datasets", type=Path, default=None,
-                        help="folder with clapnq_dev/ and squad_v1.1_dev/ (read in place) for dense recall per "
-                             "encoder, e.g. ../shared/datasets (adds a few minutes)")
+    parser.add_argument(
+        "--datasets",
+        type=Path,
+        default=None,
+        help="folder with clapnq_dev/ and squad_v1.1_dev/ (read in place) for dense recall per "
+        "encoder, e.g. ../shared/datasets (adds a few minutes)",
+    )
     parser.add_argument("--squad-questions", type=int, default=1000, help="SQuAD questions sampled (0: all)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -105,11 +109,19 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     questions = [r["question"] for r in rows]
     from qa_service.server import server_threads
 
-    results: dict = {"machine": machine(), "settings": {
-        "encoder": settings.encoder, "workers": settings.workers, "threads": settings.threads,
-        "max_queue": settings.max_queue, "server_threads": server_threads(settings),
-        "encoder_threads": settings.torch_threads, "sentence_vectors": settings.sentence_vectors},
-        "questions": len(questions)}
+    results: dict = {
+        "machine": machine(),
+        "settings": {
+            "encoder": settings.encoder,
+            "workers": settings.workers,
+            "threads": settings.threads,
+            "max_queue": settings.max_queue,
+            "server_threads": server_threads(settings),
+            "encoder_threads": settings.torch_threads,
+            "sentence_vectors": settings.sentence_vectors,
+        },
+        "questions": len(questions),
+    }
     log(f"{len(questions)} questions, encoder {settings.encoder}, load {os.getloadavg()[0]:.2f}")
 
     # The service's index, built as `qa-service build` builds it, then the serving encoder.
@@ -126,8 +138,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
 
     def floor_encode(texts: list[str], batch: int = 1) -> None:
         with torch.inference_mode():
-            floor_model.model.encode(texts, batch_size=batch, convert_to_numpy=True, normalize_embeddings=True,
-                                     show_progress_bar=False)
+            floor_model.model.encode(
+                texts, batch_size=batch, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
 
     # 1-2. Floor and ask, interleaved question by question (1 thread each: a worker's layout).
     log("floor and ask, in process")
@@ -174,19 +187,31 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     batch = {k: per_second(len(batch_texts), times[k]) for k in ("floor_1", "floor_2", "encoder_build")}
     results["batch_passages_per_s"] = {k: round(v, 1) for k, v in batch.items()}
     m = index.manifest
-    results["build"] = {"passages": m.passages, "windows": m.windows, "sentences": m.sentences,
-                        "seconds": round(statistics.median(times["build"]) / 1000, 4),
-                        "passages_per_s": round(per_second(m.passages, times["build"]), 1),
-                        "threads": settings.build_threads or os.cpu_count(),
-                        "alternatives": {name: {"settings": ALTERNATIVE_BUILDS[name],
-                                                "passages_per_s": round(per_second(m.passages, times[name]), 1)}
-                                         for name in alternatives}}
+    results["build"] = {
+        "passages": m.passages,
+        "windows": m.windows,
+        "sentences": m.sentences,
+        "seconds": round(statistics.median(times["build"]) / 1000, 4),
+        "passages_per_s": round(per_second(m.passages, times["build"]), 1),
+        "threads": settings.build_threads or os.cpu_count(),
+        "alternatives": {
+            name: {
+                "settings": ALTERNATIVE_BUILDS[name],
+                "passages_per_s": round(per_second(m.passages, times[name]), 1),
+            }
+            for name in alternatives
+        },
+    }
 
     # 7a. Quality per encoder: each over its own index, the full ranking.
     log("recall per encoder")
     quality = {}
-    encoders = (("torch", {}), ("onnx", {}), ("onnx-int8", {}),
-                ("onnx + separate sentences", {"encoder": "onnx", "sentence_vectors": "separate"}))
+    encoders = (
+        ("torch", {}),
+        ("onnx", {}),
+        ("onnx-int8", {}),
+        ("onnx + separate sentences", {"encoder": "onnx", "sentence_vectors": "separate"}),
+    )
     for name, changes in encoders:
         enc_settings = settings.replace(**{"encoder": name, **changes, "index_dir": work / f"q-{len(quality)}"})
         enc = build_encoder(enc_settings)
@@ -198,10 +223,16 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     if args.datasets and args.datasets.is_dir():
         log("dense recall on the public sets")
         torch.set_num_threads(1)
-        results["quality"].update(dataset_recall(args.datasets, {
-            "torch": make_encoder(settings.replace(encoder="torch"), cache_size=0),
-            "onnx-int8": make_encoder(settings.replace(encoder="onnx-int8"), cache_size=0),
-        }, args.squad_questions))
+        results["quality"].update(
+            dataset_recall(
+                args.datasets,
+                {
+                    "torch": make_encoder(settings.replace(encoder="torch"), cache_size=0),
+                    "onnx-int8": make_encoder(settings.replace(encoder="onnx-int8"), cache_size=0),
+                },
+                args.squad_questions,
+            )
+        )
 
     # 7b. The peer.
     results["txtai"] = run_txtai(passages, rows, work)
@@ -224,9 +255,16 @@ def run(args: argparse.Namespace, work: Path) -> dict:
 
 
 def run_server(args: argparse.Namespace, settings, questions: list[str], work: Path) -> dict:
-    env = {**os.environ, "QA_CORPUS_DIR": str(settings.corpus_dir), "QA_INDEX_DIR": str(settings.index_dir),
-           "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir), "QA_QUERY_CACHE_SIZE": "0",
-           "QA_LOG_LEVEL": "warning", "QA_ENCODER": settings.encoder, "QA_REBUILD": "never"}
+    env = {
+        **os.environ,
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "QA_QUERY_CACHE_SIZE": "0",
+        "QA_LOG_LEVEL": "warning",
+        "QA_ENCODER": settings.encoder,
+        "QA_REBUILD": "never",
+    }
     out: dict = {"cold_start_s": [], "http": {}, "memory_mb": {}}
     log("cold starts")
     for _ in range(args.cold_starts):
@@ -261,8 +299,10 @@ def run_server(args: argparse.Namespace, settings, questions: list[str], work: P
         for c, results in runs.items():
             out["http"][str(c)] = {
                 "requests_per_s": round(statistics.median(x["requests"] / x["duration_us"] * 1e6 for x in results), 1),
-                **{p: round(statistics.median(x["latency_us"][p] for x in results) / 1000, 2)
-                   for p in ("p50", "p95", "p99")},
+                **{
+                    p: round(statistics.median(x["latency_us"][p] for x in results) / 1000, 2)
+                    for p in ("p50", "p95", "p99")
+                },
                 "errors": sum(sum(x["errors"].values()) for x in results),
                 "requests": sum(x["requests"] for x in results),
             }
@@ -274,8 +314,19 @@ def run_server(args: argparse.Namespace, settings, questions: list[str], work: P
 
 def run_wrk(wrk: str, url: str, bodies: Path, connections: int, seconds: int) -> dict:
     script = ROOT / "benchmarks" / "ask.lua"
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url, "--",
-               str(bodies)]
+    command = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        str(bodies),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True)
     line = next(x for x in done.stdout.splitlines() if x.startswith("JSON "))
     return json.loads(line[5:])
@@ -297,8 +348,11 @@ def worker_memory(master: int) -> dict:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
         rss.append(int(fields["Rss"].split()[0]) / 1024)
         pss.append(int(fields["Pss"].split()[0]) / 1024)
-    return {"workers": len(workers), "rss_per_worker": round(max(rss), 1) if rss else None,
-            "pss_per_worker": round(max(pss), 1) if pss else None}
+    return {
+        "workers": len(workers),
+        "rss_per_worker": round(max(rss), 1) if rss else None,
+        "pss_per_worker": round(max(pss), 1) if pss else None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,8 +371,13 @@ def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
     from qa_service.settings import Settings
 
     model = Settings.from_env().resolved_model()
-    done = subprocess.run([str(python), str(ROOT / "benchmarks" / "txtai_peer.py"), str(data), model],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": ""})
+    done = subprocess.run(
+        [str(python), str(ROOT / "benchmarks" / "txtai_peer.py"), str(data), model],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     if done.returncode != 0:
         return {"skipped": "txtai failed: " + done.stderr.strip().splitlines()[-1][:200]}
     peer = json.loads(done.stdout.strip().splitlines()[-1])
@@ -336,7 +395,7 @@ def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
 # Helpers
 
 
-def timed(fn, *args) -> float:  # noqa: ANN001
+def timed(fn, *args) -> float:
     """Milliseconds one call takes."""
     t0 = time.perf_counter()
     fn(*args)
@@ -350,13 +409,21 @@ def per_second(count: int, times_ms: list[float]) -> float:
 
 def summary(values: list[float]) -> dict:
     ordered = sorted(values)
-    return {"median": round(statistics.median(ordered), 3),
-            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3), "n": len(ordered)}
+    return {
+        "median": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "n": len(ordered),
+    }
 
 
 def machine() -> dict:
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_before": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_before": round(os.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 def log(message: str) -> None:

@@ -120,7 +120,9 @@ def _post(port: int, question: str, timeout: float = 30.0) -> tuple[int, float]:
     started = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("POST", "/api/v1/ask", body=json.dumps({"question": question}), headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST", "/api/v1/ask", body=json.dumps({"question": question}), headers={"Content-Type": "application/json"}
+        )
         response = conn.getresponse()
         response.read()
         return response.status, (time.perf_counter() - started) * 1000
@@ -130,8 +132,17 @@ def _post(port: int, question: str, timeout: float = 30.0) -> tuple[int, float]:
 
 def run_wrk(port: int, script: Path, connections: int, duration: int, threads: int) -> dict:
     """One bounded wrk run; the parsed RESULT line of the Lua ``done`` hook."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script),
-               f"http://{HOST}:{port}/api/v1/ask"]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://{HOST}:{port}/api/v1/ask",
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     match = re.search(r"^RESULT (.*)$", out, re.M)
     if not match:
@@ -155,8 +166,11 @@ def probe_during(port: int, seconds: float, questions: list[str]) -> dict:
         i += 1
         time.sleep(0.02)
     return {
-        str(status): {"count": len(ms), "median_ms": round(statistics.median(ms), 2),
-                      "p99_ms": round(sorted(ms)[max(0, int(len(ms) * 0.99) - 1)], 2)}
+        str(status): {
+            "count": len(ms),
+            "median_ms": round(statistics.median(ms), 2),
+            "p99_ms": round(sorted(ms)[max(0, int(len(ms) * 0.99) - 1)], 2),
+        }
         for status, ms in sorted(by_status.items())
     }
 
@@ -178,16 +192,25 @@ def main() -> None:
     parser.add_argument("--overload-duration", type=int, default=15, help="seconds of the overload phase (default 15)")
     parser.add_argument("--overload-connections", type=int, default=64, help="connections of the overload phase")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: it shares the 2 cores)")
-    parser.add_argument("--index-dir", default=os.environ.get("QA_INDEX_DIR", str(ROOT / "embeddings")),
-                        help="index folder (built there when missing, as `make run` does)")
+    parser.add_argument(
+        "--index-dir",
+        default=os.environ.get("QA_INDEX_DIR", str(ROOT / "embeddings")),
+        help="index folder (built there when missing, as `make run` does)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the figures without touching BENCHMARKS.md")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
     port = free_port()
-    env = {**os.environ, "QA_INDEX_DIR": args.index_dir, "QA_QUERY_CACHE_SIZE": "0", "QA_LOG_LEVEL": "warning",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": args.index_dir,
+        "QA_QUERY_CACHE_SIZE": "0",
+        "QA_LOG_LEVEL": "warning",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     env.pop("QA_RATE_LIMIT", None)
     env.pop("QA_API_KEY", None)
     from qa_service.server import server_threads
@@ -227,10 +250,17 @@ def main() -> None:
     server_errors = len(re.findall(r"Traceback|\[ERROR\]|Worker timeout", log_text))
 
     machine = {
-        "cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "workers": settings.workers, "threads": settings.threads, "queue": settings.max_queue,
-        "server_threads": server_threads(settings), "torch_threads": settings.torch_threads, "encoder": settings.encoder,
-        "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "queue": settings.max_queue,
+        "server_threads": server_threads(settings),
+        "torch_threads": settings.torch_threads,
+        "encoder": settings.encoder,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
     }
     report = render(args, sustained, overload, after, server_errors, machine)
     print(report)
@@ -259,9 +289,7 @@ def render(args, sustained: dict, overload: dict, after: float, server_errors: i
     o_other = sum(n for code, n in o["statuses"].items() if code not in ("200", "503"))
     o_socket = sum(v for k, v in o["errors"].items() if k != "status")
     probe = o.get("probe", {})
-    probe_rows = "\n".join(
-        f"| {code} | {p['count']} | {p['median_ms']} | {p['p99_ms']} |" for code, p in probe.items()
-    )
+    probe_rows = "\n".join(f"| {code} | {p['count']} | {p['median_ms']} | {p['p99_ms']} |" for code, p in probe.items())
     lines = [
         "## Load and overload (`benchmarks/load_test.py`)",
         "",
@@ -318,7 +346,11 @@ def write_section(report: str) -> None:
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
     else:
-        text = "# Benchmarks\n\nEvery figure here was measured by a script in `benchmarks/`, with the command shown.\n\n" + section + "\n"
+        text = (
+            "# Benchmarks\n\nEvery figure here was measured by a script in `benchmarks/`, with the command shown.\n\n"
+            + section
+            + "\n"
+        )
     BENCHMARKS.write_text(text, encoding="utf-8")
 
 

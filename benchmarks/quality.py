@@ -23,7 +23,7 @@ def gold_hit(row: dict, text: str) -> bool:
     return any(_norm(g) in passage for g in row["gold"])
 
 
-def recall_at(retriever, rows: list[dict], k: int) -> float:  # noqa: ANN001 - a Retriever
+def recall_at(retriever, rows: list[dict], k: int) -> float:
     """Share of questions with a gold passage among the first ``k`` answers (the full ranking)."""
     hits = sum(any(gold_hit(row, a.passage.text) for a in retriever.ask(row["question"], k).answers) for row in rows)
     return round(hits / len(rows), 4)

@@ -23,8 +23,14 @@ def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
         need = 0.7 * cores / (r["floor"]["single_1_thread_ms"] / 1000)
         got = http["16"]["requests_per_s"]
         errors = http["16"]["errors"]
-        out.append(("HTTP concurrency 16, throughput", f"{got:.0f} req/s = {got / need * 0.7:.2f} x cores/floor",
-                    f">= 0.7 x ({need:.0f} req/s)", got >= need))
+        out.append(
+            (
+                "HTTP concurrency 16, throughput",
+                f"{got:.0f} req/s = {got / need * 0.7:.2f} x cores/floor",
+                f">= 0.7 x ({need:.0f} req/s)",
+                got >= need,
+            )
+        )
         out.append(("HTTP concurrency 16, errors", str(errors), "0", errors == 0))
     else:
         out.append(("HTTP", http.get("skipped", "not run"), "", None))
@@ -39,8 +45,14 @@ def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
         best = max(peer.values(), key=lambda c: c["recall@1"])
         fastest = min(c["search_ms"]["median"] for c in peer.values())
         out.append(("faster than txtai", f"{ask:.2f} ms vs {fastest:.2f} ms (its fastest)", "lower", ask < fastest))
-        out.append(("recall@1 at least txtai's", f"{ours:.3f} vs {best['recall@1']:.3f} (its best)", ">=",
-                    ours >= best["recall@1"]))
+        out.append(
+            (
+                "recall@1 at least txtai's",
+                f"{ours:.3f} vs {best['recall@1']:.3f} (its best)",
+                ">=",
+                ours >= best["recall@1"],
+            )
+        )
     return out
 
 
@@ -78,7 +90,8 @@ def markdown(r: dict) -> str:
             lines.append(
                 f"| HTTP `POST /api/v1/ask`, concurrency {c} (wrk) | {h['requests_per_s']:.0f} req/s; p50 "
                 f"{h['p50']:.2f}, p95 {h['p95']:.2f}, p99 {h['p99']:.2f} ms; {h['errors']} errors in "
-                f"{h['requests']} requests | p50 {h['p50'] / floor:.2f} |")
+                f"{h['requests']} requests | p50 {h['p50'] / floor:.2f} |"
+            )
     cold = r["cold_start"]
     lines += [
         f"| cold start: `qa-service serve` until `/readyz` answers, index built | {cold['median'] / 1000:.2f} s median "
@@ -86,17 +99,21 @@ def markdown(r: dict) -> str:
         f"| index build on {r['build']['threads']} cores: {r['build']['passages']} passages, "
         f"{r['build']['windows']} windows, {r['build']['sentences']} sentences | {r['build']['passages_per_s']:.0f} passages/s | "
         f"{r['build']['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |",
-        *(f"| index build with {profile(alt['settings'])} | {alt['passages_per_s']:.0f} passages/s | "
-          f"{alt['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |"
-          for alt in r["build"].get("alternatives", {}).values()),
+        *(
+            f"| index build with {profile(alt['settings'])} | {alt['passages_per_s']:.0f} passages/s | "
+            f"{alt['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |"
+            for alt in r["build"].get("alternatives", {}).values()
+        ),
         f"| the build's encoder alone, batches of 32 passages | {r['batch_passages_per_s']['encoder_build']:.0f} "
         f"passages/s | {r['batch_passages_per_s']['encoder_build'] / r['floor']['batch_passages_per_s']:.2f} of floor "
         f"batch |",
     ]
     mem = r.get("memory_mb", {})
     if mem.get("rss_per_worker"):
-        lines.append(f"| memory of one worker ({mem['workers']} workers) | RSS {mem['rss_per_worker']:.0f} MiB, "
-                     f"PSS {mem['pss_per_worker']:.0f} MiB | |")
+        lines.append(
+            f"| memory of one worker ({mem['workers']} workers) | RSS {mem['rss_per_worker']:.0f} MiB, "
+            f"PSS {mem['pss_per_worker']:.0f} MiB | |"
+        )
     lines += ["", "| target | measured | limit | holds |", "|---|---|---|---|"]
     for name, got, limit, holds in targets(r):
         lines.append(f"| {name} | {got} | {limit} | {'yes' if holds else 'n/a' if holds is None else '**no**'} |")
@@ -118,15 +135,21 @@ def quality_table(r: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     peer = r.get("txtai", {})
     for name, c in peer.get("configs", {}).items():
-        cells = [f"txtai {peer.get('version', '')}, {name}", f"{ms(c['search_ms'])} (search)",
-                 f"{c['recall@1']:.3f}", f"{c['recall@3']:.3f}"] + [""] * len(sets)
+        cells = [
+            f"txtai {peer.get('version', '')}, {name}",
+            f"{ms(c['search_ms'])} (search)",
+            f"{c['recall@1']:.3f}",
+            f"{c['recall@3']:.3f}",
+        ] + [""] * len(sets)
         lines.append("| " + " | ".join(cells) + " |")
     if "skipped" in peer:
         lines.append(f"\ntxtai: {peer['skipped']}.")
     elif peer:
-        lines.append(f"\ntxtai indexed the same {peer['passages']} passages in {peer['index_s']:.2f} s "
-                     f"({peer['threads']} torch thread{'s' if peer['threads'] != 1 else ''}, same model folder), "
-                     "and answered the same questions through its Python search.")
+        lines.append(
+            f"\ntxtai indexed the same {peer['passages']} passages in {peer['index_s']:.2f} s "
+            f"({peer['threads']} torch thread{'s' if peer['threads'] != 1 else ''}, same model folder), "
+            "and answered the same questions through its Python search."
+        )
     return "\n".join(lines)
 
 

@@ -90,7 +90,13 @@ def real(args: argparse.Namespace) -> None:
     out, index = Path(args.out), Path(args.index)
     started = time.perf_counter()
     report = import_ungd(Path(args.source), out)
-    emit({"stage": "import", "documents": len(report.written) + len(report.unchanged), "seconds": round(time.perf_counter() - started, 2)})
+    emit(
+        {
+            "stage": "import",
+            "documents": len(report.written) + len(report.unchanged),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
 
     settings = Settings.from_env(corpus_dir=out, index_dir=index, torch_threads=args.threads)
     encoder = SentenceTransformerEncoder(settings.resolved_model(), settings.torch_threads, 0)
@@ -129,16 +135,33 @@ def real(args: argparse.Namespace) -> None:
     remove_documents(["KAZ_79_2024"], out)
     started = time.perf_counter()
     data = ensure_index(settings, encoder)
-    emit({"stage": "remove one statement", "embedded_texts": data.manifest.embedded, "seconds": round(time.perf_counter() - started, 2)})
+    emit(
+        {
+            "stage": "remove one statement",
+            "embedded_texts": data.manifest.embedded,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
     data.vectors.close()
     add_documents([moved / "KAZ_79_2024.txt"], out)
     started = time.perf_counter()
     data = ensure_index(settings, encoder)
-    emit({"stage": "add one statement", "embedded_texts": data.manifest.embedded, "passages_added": sum(1 for p in data.passages if p.doc_id == "KAZ_79_2024"), "seconds": round(time.perf_counter() - started, 2)})
+    emit(
+        {
+            "stage": "add one statement",
+            "embedded_texts": data.manifest.embedded,
+            "passages_added": sum(1 for p in data.passages if p.doc_id == "KAZ_79_2024"),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
 
     # Query latency, end to end in the retriever (question embedding included; cache off).
     started = time.perf_counter()
-    retriever = Retriever(data, encoder, RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold))
+    retriever = Retriever(
+        data,
+        encoder,
+        RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold),
+    )
     emit({"stage": "retriever load", "seconds": round(time.perf_counter() - started, 2), "rss_mb": round(_rss_mb())})
     cases = {
         "no filter": None,
@@ -155,7 +178,16 @@ def real(args: argparse.Namespace) -> None:
                     result = retriever.ask(q, 5, filters=filters, group_by_document=group)
                     cpu.append((time.process_time() - c0) * 1000)
                     wall.append(result.took_ms)
-            emit({"stage": "query", "filter": label, "grouped": group, "queries": len(wall), "torch_threads": settings.torch_threads, **_timing(wall, cpu)})
+            emit(
+                {
+                    "stage": "query",
+                    "filter": label,
+                    "grouped": group,
+                    "queries": len(wall),
+                    "torch_threads": settings.torch_threads,
+                    **_timing(wall, cpu),
+                }
+            )
     data.vectors.close()
 
 
@@ -169,7 +201,9 @@ def synthetic_vectors(n: int, dim: int, centres: np.ndarray, rng: np.random.Gene
     step = 100_000
     for start in range(0, n, step):
         m = min(step, n - start)
-        x = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim)).astype(np.float32) / np.sqrt(dim)
+        x = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim)).astype(
+            np.float32
+        ) / np.sqrt(dim)
         out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
@@ -216,7 +250,17 @@ def synthetic(args: argparse.Namespace) -> None:
             truth.append(set(flat.search(q, 10)[1].tolist()))
         faiss.omp_set_num_threads(1)
         flat_times = _latencies(flat, queries)
-        emit({"n": n, "index": "flat", "source": source, "build_s": round(flat_build, 2), "index_mb": round(flat._index.ntotal * dim * 4 / 2**20), **_timing(*flat_times), "recall@10": 1.0})
+        emit(
+            {
+                "n": n,
+                "index": "flat",
+                "source": source,
+                "build_s": round(flat_build, 2),
+                "index_mb": round(flat._index.ntotal * dim * 4 / 2**20),
+                **_timing(*flat_times),
+                "recall@10": 1.0,
+            }
+        )
         del flat
 
         faiss.omp_set_num_threads(args.build_threads)
@@ -235,7 +279,19 @@ def synthetic(args: argparse.Namespace) -> None:
             ivf._plan = IndexPlan("ivf", plan.nlist, nprobe)
             times = _latencies(ivf, queries)
             recall = statistics.mean(len(set(ivf.search(q, 10)[1].tolist()) & t) / 10 for q, t in zip(queries, truth))
-            emit({"n": n, "index": f"ivf nlist={plan.nlist}", "nprobe": nprobe, "default": nprobe == plan.nprobe, "train_s": round(trained, 1), "build_s": round(ivf_build, 1), "index_mb": round(ivf_mb), **_timing(*times), "recall@10": round(recall, 4)})
+            emit(
+                {
+                    "n": n,
+                    "index": f"ivf nlist={plan.nlist}",
+                    "nprobe": nprobe,
+                    "default": nprobe == plan.nprobe,
+                    "train_s": round(trained, 1),
+                    "build_s": round(ivf_build, 1),
+                    "index_mb": round(ivf_mb),
+                    **_timing(*times),
+                    "recall@10": round(recall, 4),
+                }
+            )
         emit({"n": n, "rss_mb_peak": round(_rss_mb()), "rss_mb_before": round(rss0)})
         del ivf, vectors
 
@@ -279,11 +335,24 @@ def embed_order(args: argparse.Namespace) -> None:
     passages = [p for d in docs for p in split_passages(d, encoder.count_tokens, encoder.max_tokens)]
     texts = [w.text for w in make_windows(passages, encoder.count_tokens, encoder.max_tokens, False)]
     texts += [p.text[a:b] for p in passages for a, b in p.sentences]
-    for label, batch in (("corpus order", texts), ("longest first", sorted(texts, key=len, reverse=True))) * args.repeat:
+    for label, batch in (
+        ("corpus order", texts),
+        ("longest first", sorted(texts, key=len, reverse=True)),
+    ) * args.repeat:
         c0, w0 = time.process_time(), time.perf_counter()
         encoder.encode(batch, settings.batch_size)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        emit({"order": label, "texts": len(batch), "threads": args.threads, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "texts_per_wall_s": round(len(batch) / wall, 1), "texts_per_cpu_s": round(len(batch) / cpu, 1)})
+        emit(
+            {
+                "order": label,
+                "texts": len(batch),
+                "threads": args.threads,
+                "wall_s": round(wall, 1),
+                "cpu_s": round(cpu, 1),
+                "texts_per_wall_s": round(len(batch) / wall, 1),
+                "texts_per_cpu_s": round(len(batch) / cpu, 1),
+            }
+        )
 
 
 def search_threads(args: argparse.Namespace) -> None:
@@ -306,7 +375,15 @@ def search_threads(args: argparse.Namespace) -> None:
                 data.vectors.search(q, 400)
                 results.setdefault(threads, []).append((time.perf_counter() - started) * 1000)
     for threads, times in results.items():
-        emit({"faiss_threads": threads, "vectors": data.vectors.size, "searches": len(times), "wall_median_ms": round(statistics.median(times), 2), "wall_p99_ms": round(_pct(times, 99), 2)})
+        emit(
+            {
+                "faiss_threads": threads,
+                "vectors": data.vectors.size,
+                "searches": len(times),
+                "wall_median_ms": round(statistics.median(times), 2),
+                "wall_p99_ms": round(_pct(times, 99), 2),
+            }
+        )
 
 
 def main() -> None:
@@ -340,7 +417,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    {"real": real, "synthetic": synthetic, "embed-order": embed_order, "search-threads": search_threads}[args.command](args)
+    {"real": real, "synthetic": synthetic, "embed-order": embed_order, "search-threads": search_threads}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,13 @@ def _norm(text: str) -> str:
 def statement_set() -> tuple[Path, list[dict]]:
     rows = [json.loads(x) for x in (ROOT / "tests/data/statement_questions.jsonl").read_text().splitlines() if x]
     return ROOT / "corpus", [
-        {"question": r["question"], "gold": lambda p, r=r: any(_norm(g) in _norm(p.text) for g in r["gold"]),
-         "highlight": lambda h, r=r: any(_norm(g) in _norm(h) for g in r["gold"])} for r in rows]
+        {
+            "question": r["question"],
+            "gold": lambda p, r=r: any(_norm(g) in _norm(p.text) for g in r["gold"]),
+            "highlight": lambda h, r=r: any(_norm(g) in _norm(h) for g in r["gold"]),
+        }
+        for r in rows
+    ]
 
 
 def clapnq_set(folder: Path, work: Path) -> tuple[Path, list[dict]]:
@@ -60,8 +65,13 @@ def clapnq_set(folder: Path, work: Path) -> tuple[Path, list[dict]]:
             if file.startswith("clapnq_dev_answerable"):
                 gold = names[row["passages"][0]["text"]]
                 selected = [s for o in row["output"] for s in o.get("selected_sentences", [])]
-                rows.append({"question": row["input"], "gold": lambda p, g=gold: p.doc_id == g,
-                             "highlight": lambda h, s=selected: any(_overlap(h, x) >= 0.5 for x in s)})
+                rows.append(
+                    {
+                        "question": row["input"],
+                        "gold": lambda p, g=gold: p.doc_id == g,
+                        "highlight": lambda h, s=selected: any(_overlap(h, x) >= 0.5 for x in s),
+                    }
+                )
     return corpus, rows
 
 
@@ -76,8 +86,13 @@ def measure(corpus: Path, rows: list[dict], how: str, work: Path) -> dict:
     from qa_service.indexer import build_encoder, build_index
     from qa_service.settings import Settings
 
-    settings = Settings.from_env(corpus_dir=corpus, index_dir=work / f"index-{corpus.name}-{how}",
-                                 sentence_vectors=how, query_cache_size=0, log_level="warning")
+    settings = Settings.from_env(
+        corpus_dir=corpus,
+        index_dir=work / f"index-{corpus.name}-{how}",
+        sentence_vectors=how,
+        query_cache_size=0,
+        log_level="warning",
+    )
     encoder = build_encoder(settings)
     encoder.warm_up()
     embedded = 0
@@ -99,9 +114,17 @@ def measure(corpus: Path, rows: list[dict], how: str, work: Path) -> dict:
         if hits[0]:
             highlighted += row["highlight"](answers[0].highlight.text)
     n = len(rows)
-    return {"passages": index.manifest.passages, "sentences": index.manifest.sentences, "embedded": embedded,
-            "build_s": round(seconds, 2), "recall@1": round(at1 / n, 4), "recall@3": round(at3 / n, 4),
-            "highlight_right": highlighted, "first_answer_right": at1, "questions": n}
+    return {
+        "passages": index.manifest.passages,
+        "sentences": index.manifest.sentences,
+        "embedded": embedded,
+        "build_s": round(seconds, 2),
+        "recall@1": round(at1 / n, 4),
+        "recall@3": round(at3 / n, 4),
+        "highlight_right": highlighted,
+        "first_answer_right": at1,
+        "questions": n,
+    }
 
 
 def main() -> None:
@@ -114,8 +137,10 @@ def main() -> None:
         sets = {"statement": statement_set()}
         if args.datasets and (args.datasets / "clapnq_dev").is_dir():
             sets["ClapNQ dev"] = clapnq_set(args.datasets / "clapnq_dev", work)
-        results = {name: {how: measure(corpus, rows, how, work) for how in ("pooled", "separate")}
-                   for name, (corpus, rows) in sets.items()}
+        results = {
+            name: {how: measure(corpus, rows, how, work) for how in ("pooled", "separate")}
+            for name, (corpus, rows) in sets.items()
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from qa_service.settings import Settings
@@ -133,7 +158,8 @@ def main() -> None:
                 f"| {name} ({r['passages']} passages, {r['sentences']} sentences, {r['questions']} q) | `{how}` | "
                 f"{r['embedded']} | {r['build_s']:.2f} s | {r['recall@1']:.3f} | {r['recall@3']:.3f} | "
                 f"{r['highlight_right']} / {r['first_answer_right']} "
-                f"({r['highlight_right'] / max(1, r['first_answer_right']):.1%}) |")
+                f"({r['highlight_right'] / max(1, r['first_answer_right']):.1%}) |"
+            )
     table = "\n".join(lines)
     print(table)
     if not args.no_write:

@@ -32,8 +32,9 @@ def serve_command(port: int) -> list[str]:
 def start(port: int, env: dict[str, str], log_file: Path) -> subprocess.Popen:
     """Start the server in its own process group, its output appended to ``log_file``; do not wait."""
     with open(log_file, "ab") as fh:
-        return subprocess.Popen(serve_command(port), env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            serve_command(port), env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_ready(port: int, server: subprocess.Popen, limit: float = 120.0, poll: float = 0.01) -> None:

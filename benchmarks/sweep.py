@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.sets:
         qset = load_question_set(spec, settings.corpus_dir).sample(args.limit)
         index = prepare_index(qset, settings, encoder, args.cache_dir)
-        prepared.append((qset, index, PrecomputedQueries(encoder, [q.text for q in qset.questions], settings.batch_size)))
+        prepared.append(
+            (qset, index, PrecomputedQueries(encoder, [q.text for q in qset.questions], settings.batch_size))
+        )
     rows = []
     header = " | ".join(f"{q.name} R@1 / R@3 / MRR" for q, _, _ in prepared)
     print(f"| {' | '.join(names) or 'params'} | {header} | mean R@1 |")
@@ -61,8 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         cells = " | ".join(f"{r1:.3f} / {r3:.3f} / {mrr:.3f}" for r1, r3, mrr in figures)
         print(f"| {' | '.join(combo) or 'defaults'} | {cells} | {mean:.4f} |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"settings": {"encoder": settings.encoder, "sentence_vectors": settings.sentence_vectors},
-                                         "rows": rows}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "settings": {"encoder": settings.encoder, "sentence_vectors": settings.sentence_vectors},
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -51,8 +51,11 @@ def main() -> None:
         ordered = sorted(times)
         out["configs"][name] = {
             "index_s": round(index_s, 3),
-            "search_ms": {"median": round(statistics.median(ordered), 3),
-                          "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 3), "n": len(ordered)},
+            "search_ms": {
+                "median": round(statistics.median(ordered), 3),
+                "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+                "n": len(ordered),
+            },
             "top": tops,
         }
     out["index_s"] = out["configs"]["dense"]["index_s"]

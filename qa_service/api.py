@@ -74,7 +74,9 @@ def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
             year_from=request_.year_from,
             year_to=request_.year_to,
         )
-    return retriever.ask(request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document)
+    return retriever.ask(
+        request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document
+    )
 
 
 def _read_ask_request() -> AskRequest:

@@ -60,7 +60,7 @@ def _update_index(settings: Settings, force: bool = False) -> None:
     )
 
 
-def _print_report(report, verb: str) -> None:  # noqa: ANN001 - an importers.ImportReport
+def _print_report(report, verb: str) -> None:
     click.echo(f"{verb} {len(report.written)} document(s); {len(report.unchanged)} unchanged")
     for name, reason in report.skipped:
         click.secho(f"skipped {name}: {reason}", fg="yellow", err=True)
@@ -68,13 +68,23 @@ def _print_report(report, verb: str) -> None:  # noqa: ANN001 - an importers.Imp
 
 @main.command(name="import-ungd")
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Corpus folder to write (default QA_CORPUS_DIR).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Corpus folder to write (default QA_CORPUS_DIR).",
+)
 @click.option("--country", "countries", multiple=True, help="Only this ISO code (repeatable).")
 @click.option("--session", "sessions", multiple=True, type=int, help="Only this session (repeatable).")
 @click.option("--limit", type=click.IntRange(1, None), default=None, help="At most this many statements.")
 @click.option("--build/--no-build", "build_after", default=True, help="Update the index afterwards (default: yes).")
 def import_ungd_command(
-    source: Path, out: Path | None, countries: tuple[str, ...], sessions: tuple[int, ...], limit: int | None, build_after: bool
+    source: Path,
+    out: Path | None,
+    countries: tuple[str, ...],
+    sessions: tuple[int, ...],
+    limit: int | None,
+    build_after: bool,
 ) -> None:
     """Import UN General Debate statements from SOURCE (manifest.tsv, txt/, Speakers_by_session.xlsx)
     into the corpus folder, with title, country, session, year, speaker and post as metadata."""
@@ -149,7 +159,11 @@ def ask(
     from .validation import parse_ask_json
 
     settings = _settings()
-    body: dict[str, object] = {"question": question, "top_k": top_k or settings.default_top_k, "group_by_document": group}
+    body: dict[str, object] = {
+        "question": question,
+        "top_k": top_k or settings.default_top_k,
+        "group_by_document": group,
+    }
     body.update({k: v for k, v in (("document", list(documents)), ("country", list(countries))) if v})
     body.update({k: v for k, v in (("year_from", year_from), ("year_to", year_to)) if v is not None})
     try:
@@ -177,7 +191,12 @@ def ask(
 @click.option("--host", default=None, help="Address to bind (default QA_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default QA_PORT or 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default QA_WORKERS).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Requests each worker answers at once (default QA_THREADS).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Requests each worker answers at once (default QA_THREADS).",
+)
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API and the page with gunicorn (builds the index first when needed)."""
     settings = _settings(host=host, port=port, workers=workers, threads=threads)
@@ -234,25 +253,64 @@ def _prepare_index(settings: Settings) -> None:
 
 @main.command(name="eval")
 @click.argument("sets", nargs=-1)
-@click.option("--out-of-scope", "out_of_scope", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="JSONL of out-of-scope questions for the JSONL set(s).")
-@click.option("--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded).")
-@click.option("--mode", "modes", multiple=True, metavar="RANKING",
-              help="A ranking to measure: full, fusion, fusion@WEIGHT, dense, bm25 (repeatable; default: full, "
-              "fusion@0.5, fusion@0.7, dense, bm25). The first one's no_answer is reported.")
+@click.option(
+    "--out-of-scope",
+    "out_of_scope",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="JSONL of out-of-scope questions for the JSONL set(s).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded)."
+)
+@click.option(
+    "--mode",
+    "modes",
+    multiple=True,
+    metavar="RANKING",
+    help="A ranking to measure: full, fusion, fusion@WEIGHT, dense, bm25 (repeatable; default: full, "
+    "fusion@0.5, fusion@0.7, dense, bm25). The first one's no_answer is reported.",
+)
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a ranking parameter.")
-@click.option("--json", "json_path", default=None, metavar="PATH", help="Also write the figures as JSON ('-' = stdout).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=".eval-cache", show_default=True,
-              help="Where the indexes of evaluated sets are kept between runs.")
-@click.option("--misses", type=click.IntRange(0, None), default=0,
-              help="Print up to N questions missed at rank 1, and the questions no_answer got wrong.")
-@click.option("--titles/--no-titles", "titles", default=None,
-              help="Embed passages with their document title (default: ClapNQ yes, others as QA_EMBED_CONTEXT).")
-@click.option("--calibrate", is_flag=True,
-              help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.")
-def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, modes: tuple[str, ...],
-          params: tuple[str, ...], json_path: str | None, cache_dir: str, misses: int, titles: bool | None,
-          calibrate: bool) -> None:
+@click.option(
+    "--json", "json_path", default=None, metavar="PATH", help="Also write the figures as JSON ('-' = stdout)."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=".eval-cache",
+    show_default=True,
+    help="Where the indexes of evaluated sets are kept between runs.",
+)
+@click.option(
+    "--misses",
+    type=click.IntRange(0, None),
+    default=0,
+    help="Print up to N questions missed at rank 1, and the questions no_answer got wrong.",
+)
+@click.option(
+    "--titles/--no-titles",
+    "titles",
+    default=None,
+    help="Embed passages with their document title (default: ClapNQ yes, others as QA_EMBED_CONTEXT).",
+)
+@click.option(
+    "--calibrate",
+    is_flag=True,
+    help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.",
+)
+def eval_(
+    sets: tuple[str, ...],
+    out_of_scope: str | None,
+    limit: int | None,
+    modes: tuple[str, ...],
+    params: tuple[str, ...],
+    json_path: str | None,
+    cache_dir: str,
+    misses: int,
+    titles: bool | None,
+    calibrate: bool,
+) -> None:
     """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
 
     Without SETS: the statement question sets under tests/data.
@@ -263,7 +321,9 @@ def eval_(sets: tuple[str, ...], out_of_scope: str | None, limit: int | None, mo
 
     settings = _settings()
     try:
-        report_text, data = run_cli(settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles)
+        report_text, data = run_cli(
+            settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(report_text)

@@ -44,8 +44,7 @@ _ALNUM = re.compile(r"\w")
 
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st no nos art arts para paras vol etc e.g i.e vs cf jr sr gen col lt "
-    "h.e u.n u.s u.k e.u fig figs op cit ibid approx dept govt inc ltd co corp rev hon".split()
+    ["mr", "mrs", "ms", "dr", "prof", "st", "no", "nos", "art", "arts", "para", "paras", "vol", "etc", "e.g", "i.e", "vs", "cf", "jr", "sr", "gen", "col", "lt", "h.e", "u.n", "u.s", "u.k", "e.u", "fig", "figs", "op", "cit", "ibid", "approx", "dept", "govt", "inc", "ltd", "co", "corp", "rev", "hon"]
 )
 _SENTENCE_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"“'(\[]?[A-Z0-9])")
 
@@ -64,8 +63,7 @@ _PACK_WORDS = 60
 _DECORATION = re.compile(r"^(?:#{1,6}\s+)?(?:[-*•–]\s+|\d{1,3}[.)]\s+)?[*_]*|[*_]+$")
 # Words a title does not end with, but a wrapped line often does ("On behalf of the").
 _OPEN_ENDINGS = frozenset(
-    "a an the of and or but to in on at by for with from as that which who whose our my your its their his her "
-    "this these those is are was were be will would should shall can could may must".split()
+    ["a", "an", "the", "of", "and", "or", "but", "to", "in", "on", "at", "by", "for", "with", "from", "as", "that", "which", "who", "whose", "our", "my", "your", "its", "their", "his", "her", "this", "these", "those", "is", "are", "was", "were", "be", "will", "would", "should", "shall", "can", "could", "may", "must"]
 )
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 _BULLET = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
@@ -400,9 +398,7 @@ def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
                 continue
             close()
             continue
-        if not _ALNUM.search(text) or (
-            _is_salutation(text) and not (current and _open(current[-1].stripped))
-        ):
+        if not _ALNUM.search(text) or (_is_salutation(text) and not (current and _open(current[-1].stripped))):
             # Noise, or a salutation (unless it is the middle of a wrapped sentence: "... to congratulate
             # / Mr. Sam Kutesa on his election").
             close()
@@ -460,8 +456,10 @@ def _classify_run(run: list[_Line], width: int) -> list[tuple[str, list[_Line]]]
             return [("heading", run)]
         return [("paragraph", run)]
     # A run of short lines none of which ends a sentence: headings, or a letterhead block.
-    if len(run) <= 2 and all(_is_heading_line(ln.stripped) for ln in run) and all(
-        not width or len(ln.stripped) < width for ln in run
+    if (
+        len(run) <= 2
+        and all(_is_heading_line(ln.stripped) for ln in run)
+        and all(not width or len(ln.stripped) < width for ln in run)
     ):
         return [("heading", [ln]) for ln in run]
     if _is_letterhead(run, width):
@@ -506,11 +504,7 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
             and last.kind == "paragraph"
             and group.joined
             and fits(last, group)
-            and (
-                group.words() < _TINY_WORDS
-                or last.words() < _TINY_WORDS
-                or (speech and last.words() < _PACK_WORDS)
-            )
+            and (group.words() < _TINY_WORDS or last.words() < _TINY_WORDS or (speech and last.words() < _PACK_WORDS))
         ):
             last.lines = last.lines + group.lines
             continue
@@ -554,14 +548,10 @@ def _join(kind: str, slices: Sequence[tuple[_Line, int, int]]) -> str:
     return ("\n" if kind == "block" else " ").join(p for p in parts if p)
 
 
-def _make_passage(
-    doc: Document, number: int, kind: str, section: str, piece: list[tuple[_Line, int, int]]
-) -> Passage:
+def _make_passage(doc: Document, number: int, kind: str, section: str, piece: list[tuple[_Line, int, int]]) -> Passage:
     text = _join(kind, piece)
     first, last = piece[0], piece[-1]
-    sentences = (
-        tuple(_line_spans(text)) if kind == "block" else tuple(split_sentences(text))
-    )
+    sentences = tuple(_line_spans(text)) if kind == "block" else tuple(split_sentences(text))
     return Passage(
         doc_id=doc.id,
         doc_title=doc.title,

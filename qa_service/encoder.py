@@ -109,8 +109,12 @@ def make_encoder(settings: Settings, cache_size: int | None = None, batch_work: 
         from .onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(
-            model, settings.model_cache_dir, quantized=settings.encoder == "onnx-int8",
-            threads=1 if batch_work else threads, cache_size=cache, parallel_runs=threads if batch_work else 1,
+            model,
+            settings.model_cache_dir,
+            quantized=settings.encoder == "onnx-int8",
+            threads=1 if batch_work else threads,
+            cache_size=cache,
+            parallel_runs=threads if batch_work else 1,
         )
     raise EncoderError(f"unknown encoder {settings.encoder!r}; expected one of {', '.join(ENCODERS)}")
 
@@ -217,7 +221,7 @@ class SentenceTransformerEncoder:
         self._identity: str | None = None
 
     @property
-    def model(self):  # noqa: ANN201 - sentence_transformers is imported lazily
+    def model(self):
         """The loaded sentence-transformers model (loaded on first use)."""
         if self._model is None:
             with self._lock:
@@ -232,7 +236,7 @@ class SentenceTransformerEncoder:
         """Always true: nothing is made ahead of use."""
         return True
 
-    def _load(self):  # noqa: ANN202
+    def _load(self):
         if Path(self.model_name).is_dir():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -81,7 +81,9 @@ def error_response(status: int, code: str, message: str) -> Response:
 def _error_page(status: int, code: str, message: str) -> Response:
     """JSON, or a small page when a browser asks for a page outside the API."""
     if _wants_html():
-        return Response(render_template("error.html", status=status, message=message), status=status, mimetype="text/html")
+        return Response(
+            render_template("error.html", status=status, message=message), status=status, mimetype="text/html"
+        )
     return error_response(status, code, message)
 
 

@@ -198,7 +198,11 @@ def load_question_set(spec: str, corpus_dir: Path, out_of_scope: Path | None = N
 
 
 def prepare_index(
-    qset: QuestionSet, settings: Settings, encoder: Encoder, cache_dir: Path, progress=None  # noqa: ANN001
+    qset: QuestionSet,
+    settings: Settings,
+    encoder: Encoder,
+    cache_dir: Path,
+    progress=None,
 ) -> IndexData:
     """Load the set's cached index, or build it with the indexer and save it with the store.
 
@@ -211,11 +215,19 @@ def prepare_index(
     # Milvus setting must not send them to the service's collection).
     settings = settings.replace(vector_store="faiss")
     params = build_params(settings)
-    source = qset.sources if qset.passages is not None else {"corpus": str(Path(qset.corpus_dir or settings.corpus_dir).resolve())}
+    source = (
+        qset.sources
+        if qset.passages is not None
+        else {"corpus": str(Path(qset.corpus_dir or settings.corpus_dir).resolve())}
+    )
     key = hashlib.sha256(json.dumps([qset.name, source, params], sort_keys=True).encode()).hexdigest()[:12]
     index_dir = cache_dir / f"{_slug(qset.name)}-{key}"
     if qset.passages is None:
-        return ensure_index(settings.replace(corpus_dir=qset.corpus_dir or settings.corpus_dir, index_dir=index_dir, rebuild="auto"), encoder, progress)
+        return ensure_index(
+            settings.replace(corpus_dir=qset.corpus_dir or settings.corpus_dir, index_dir=index_dir, rebuild="auto"),
+            encoder,
+            progress,
+        )
     expected = {
         "model": encoder.identity,
         "corpus_fingerprint": IndexManifest.fingerprint(qset.sources),
@@ -268,7 +280,7 @@ class PrecomputedQueries:
         vectors = encoder.encode(unique, batch_size) if unique else np.zeros((0, encoder.dim), np.float32)
         self._vectors = dict(zip(unique, vectors))
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self._encoder, name)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -328,7 +340,9 @@ class Report:
                 "answerable_flagged": _round(self.abstention.answerable_flagged),
                 "out_of_scope_questions": self.abstention.out_of_scope,
                 "answerable_questions": self.abstention.answerable,
-                "out_of_scope_by_kind": {k: {"flagged": f, "questions": n} for k, (f, n) in self.abstention.by_kind.items()},
+                "out_of_scope_by_kind": {
+                    k: {"flagged": f, "questions": n} for k, (f, n) in self.abstention.by_kind.items()
+                },
             },
             "seconds": round(self.seconds, 1),
         }
@@ -472,7 +486,9 @@ def collect_evidence(retriever: Retriever, questions: Sequence[str]) -> list[Evi
     return [retriever.ask(q, 3).evidence for q in questions]  # type: ignore[misc]
 
 
-def fit_rule(answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], max_answerable: float = 0.05) -> NoAnswerRule:
+def fit_rule(
+    answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], max_answerable: float = 0.05
+) -> NoAnswerRule:
     """The rule that flags the most out-of-scope questions while flagging at most ``max_answerable`` of
     the answerable ones (ties: the simpler rule, then the lower threshold).
 
@@ -507,7 +523,10 @@ def fit_rule(answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], m
 
 
 def calibrate(
-    answerable: Sequence[Evidence], out_of_scope: Sequence[Evidence], folds: int = 5, seed: int = 13,
+    answerable: Sequence[Evidence],
+    out_of_scope: Sequence[Evidence],
+    folds: int = 5,
+    seed: int = 13,
     max_answerable: float = 0.05,
 ) -> Calibration:
     """Fit the rule on all questions, and estimate how it does on unseen ones by ``folds``-fold
@@ -521,7 +540,8 @@ def calibrate(
     cv_a = cv_o = 0
     for k in range(folds):
         fitted = fit_rule(
-            [e for e, f in zip(answerable, fold_a) if f != k], [e for e, f in zip(out_of_scope, fold_o) if f != k],
+            [e for e, f in zip(answerable, fold_a) if f != k],
+            [e for e, f in zip(out_of_scope, fold_o) if f != k],
             max_answerable,
         )
         cv_a += sum(fitted.flags(e) for e, f in zip(answerable, fold_a) if f == k)
@@ -644,8 +664,14 @@ def run_cli(
             )
         if misses:
             wrong[qset.name] = [
-                ("answerable flagged", q.text, e) for q, e in zip(qset.questions, collect_evidence(retriever, [q.text for q in qset.questions])) if retriever.no_answer(e)
-            ] + [("out-of-scope not flagged", t, e) for t, e in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope)) if not retriever.no_answer(e)]
+                ("answerable flagged", q.text, e)
+                for q, e in zip(qset.questions, collect_evidence(retriever, [q.text for q in qset.questions]))
+                if retriever.no_answer(e)
+            ] + [
+                ("out-of-scope not flagged", t, e)
+                for t, e in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope))
+                if not retriever.no_answer(e)
+            ]
     text = format_table(reports)
     lines = [text]
     for name, c in calibrations.items():
@@ -660,15 +686,21 @@ def run_cli(
         )
     for name, items in wrong.items():
         for what, question, e in items[: 2 * misses]:
-            lines.append(f"  {what} [{name}]: {question}  (dense {e.dense}, sentence {e.sentence}, coverage {e.coverage}, "
-                         f"confidence {e.confidence}, names {list(e.unknown_names)}, missing {e.missing_answer})")
+            lines.append(
+                f"  {what} [{name}]: {question}  (dense {e.dense}, sentence {e.sentence}, coverage {e.coverage}, "
+                f"confidence {e.confidence}, names {list(e.unknown_names)}, missing {e.missing_answer})"
+            )
     for report in reports:
         for miss in report.misses[:misses]:
-            lines.append(f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}")
+            lines.append(
+                f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}"
+            )
     data = {
         "params": dataclasses.asdict(params),
         "model": encoder.identity,
-        "embed_context": {q.name: settings.embed_context if q.embed_context is None else q.embed_context for q in qsets},
+        "embed_context": {
+            q.name: settings.embed_context if q.embed_context is None else q.embed_context for q in qsets
+        },
         "limit": limit,
         "sets": [r.to_json() for r in reports],
         "calibration": {name: dataclasses.asdict(c) for name, c in calibrations.items()},

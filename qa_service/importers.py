@@ -55,10 +55,16 @@ def read_speakers(xlsx: Path) -> dict[tuple[str, int], Speaker]:
         rows = sheet.iter_rows(values_only=True)
         header = [str(c or "").strip().lower() for c in next(rows, ())]
         try:
-            col = {name: header.index(label) for name, label in (
-                ("session", "session"), ("iso", "iso code"), ("country", "country"),
-                ("speaker", "name of person speaking"), ("post", "post"),
-            )}
+            col = {
+                name: header.index(label)
+                for name, label in (
+                    ("session", "session"),
+                    ("iso", "iso code"),
+                    ("country", "country"),
+                    ("speaker", "name of person speaking"),
+                    ("post", "post"),
+                )
+            }
         except ValueError as exc:
             raise ImportProblem(f"{xlsx.name}: unexpected header {header}") from exc
         speakers: dict[tuple[str, int], Speaker] = {}

@@ -244,7 +244,9 @@ def index_passages(
     """
     started = time.perf_counter()
     limit = min(settings.max_passage_tokens, encoder.max_tokens)
-    same_model = previous is not None and previous.manifest.model == encoder.identity and previous.manifest.dim == encoder.dim
+    same_model = (
+        previous is not None and previous.manifest.model == encoder.identity and previous.manifest.dim == encoder.dim
+    )
     counts: dict[str, int] = {}
     for p in passages:
         counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
@@ -256,10 +258,15 @@ def index_passages(
     pooled = settings.sentence_vectors == "pooled"
     spans, where = sentence_spans(passages, windows) if pooled else ([[] for _ in windows], {})
     # A pooled sentence's vector depends on its window, so its key is the window's text and the span.
-    sentence_keys = _keys(encoder.identity, [
-        f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}" if (i, n) in where else text
-        for i, n, text in sentences
-    ])
+    sentence_keys = _keys(
+        encoder.identity,
+        [
+            f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}"
+            if (i, n) in where
+            else text
+            for i, n, text in sentences
+        ],
+    )
     cache, embedded = _embed_new(
         encoder,
         settings.batch_size,
@@ -268,9 +275,14 @@ def index_passages(
         previous if same_model else None,
         progress,
         pooled_from=[
-            (bytes(window_keys[w]), windows[w].text, spans[w],
-             [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))])
-            for w in range(len(windows)) if spans[w]
+            (
+                bytes(window_keys[w]),
+                windows[w].text,
+                spans[w],
+                [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))],
+            )
+            for w in range(len(windows))
+            if spans[w]
         ],
     )
     dim = encoder.dim
@@ -361,7 +373,9 @@ def _read_corpus(
             continue
         doc = load_document(path, settings.corpus_dir)
         split = split_passages(doc, encoder.count_tokens, limit)
-        documents.append({"id": doc.id, "title": doc.title, "path": doc.path, "metadata": doc.metadata, "passages": len(split)})
+        documents.append(
+            {"id": doc.id, "title": doc.title, "path": doc.path, "metadata": doc.metadata, "passages": len(split)}
+        )
         passages.extend(split)
     return documents, passages
 
@@ -415,7 +429,9 @@ def _embed_new(
 
     log.info(
         "embedding %d new texts of %d (%d of them with their sentences pooled from the same run)",
-        total, len(keyed_texts), len(runs),
+        total,
+        len(keyed_texts),
+        len(runs),
     )
     if runs:
         order = sorted(runs.values(), key=lambda run: -len(run[1]))
@@ -441,7 +457,9 @@ def _assign_ids(
     the rows of the new windows to add to it.
     """
     pool: dict[tuple[str, bytes], list[int]] = {}
-    for pid, key, wid in zip(previous.window_passage.tolist(), map(bytes, previous.window_keys), previous.window_ids.tolist()):
+    for pid, key, wid in zip(
+        previous.window_passage.tolist(), map(bytes, previous.window_keys), previous.window_ids.tolist()
+    ):
         pool.setdefault((previous.passages[pid].doc_id, key), []).append(wid)
     for ids in pool.values():
         ids.reverse()  # pop() hands them out in their old order
@@ -470,7 +488,9 @@ def load_fresh_index(settings: Settings, encoder: Encoder) -> IndexData:
         IndexMismatch: an intact build made from another corpus, model, splitter or settings.
     """
     data = load_index(settings.index_dir, store_loader(settings))
-    reasons = check_manifest(data.manifest, expected_manifest(settings, encoder)) + _plan_problems(settings, data.manifest)
+    reasons = check_manifest(data.manifest, expected_manifest(settings, encoder)) + _plan_problems(
+        settings, data.manifest
+    )
     if reasons:
         data.vectors.close()
         raise IndexMismatch("built from something else: " + "; ".join(reasons))
@@ -570,7 +590,14 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
     """Installed versions of the libraries that shape a build (looked up once per process: it is slow)."""
     versions = {"python": platform.python_version()}
     packages = (
-        "qa-service", "faiss-cpu", "sentence-transformers", "torch", "transformers", "onnxruntime", "numpy", "bm25s"
+        "qa-service",
+        "faiss-cpu",
+        "sentence-transformers",
+        "torch",
+        "transformers",
+        "onnxruntime",
+        "numpy",
+        "bm25s",
     )
     for package in packages:
         try:

@@ -45,7 +45,7 @@ def stopwords() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202
+def _stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -100,18 +100,19 @@ def matched_terms(question: str, text: str) -> list[str]:
 
 
 _NUMBER_WORDS = frozenset(
-    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
-    "million billion trillion dozen dozens hundreds thousands millions billions twice".split()
+    ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen", "dozens", "hundreds", "thousands", "millions", "billions", "twice"]
 )
 _MONTHS = frozenset(
-    "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday".split()
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 )
 _YEAR = re.compile(r"1\d{3}s?|20\d{2}s?|\d{1,2}(?:st|nd|rd|th)")
 _DATE_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "ad", "bce", "ce"})
-_ASKS_NUMBER = re.compile(r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I)
-_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*(?:and\s+)?when\b", re.I)
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I
+)
+_ASKS_DATE = re.compile(
+    r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*(?:and\s+)?when\b", re.I
+)
 _SMALL_WORDS = frozenset({"of", "and", "the", "for", "on", "in", "to", "&"})
 
 
@@ -149,9 +150,7 @@ def _name_tokens(text: str) -> list[str]:
     return out
 
 
-_CAPITAL_RUN = re.compile(
-    r"\b[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&)[ \t]+)*[A-Z][\w'’-]*)+"
-)
+_CAPITAL_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&)[ \t]+)*[A-Z][\w'’-]*)+")
 
 
 def _acronyms(text: str) -> set[str]:

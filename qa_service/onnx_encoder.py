@@ -115,7 +115,7 @@ class OnnxEncoder:
         return (self._export_folder() / model_file(self.quantized)).is_file()
 
     @property
-    def session(self):  # noqa: ANN201 - onnxruntime is imported lazily
+    def session(self):
         """The ONNX Runtime session (created on first use)."""
         if self._session is None:
             with self._lock:
@@ -123,7 +123,7 @@ class OnnxEncoder:
                     self._session = self._load()
         return self._session
 
-    def _load(self):  # noqa: ANN202
+    def _load(self):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -139,7 +139,7 @@ class OnnxEncoder:
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
-    def _tokenizer_for(self, counting: bool):  # noqa: ANN202 - a tokenizers.Tokenizer
+    def _tokenizer_for(self, counting: bool):
         """The folder's tokenizer, truncating at the model's limit, or (``counting``) not truncating.
 
         Loaded on first use; serving never counts, so a worker loads only the first.
@@ -203,7 +203,9 @@ class OnnxEncoder:
                     for k, i in enumerate(chunk):
                         shift = len(texts[i]) - len(texts[i].lstrip())
                         count = len(encodings[k].ids)
-                        vectors[i], span_vectors[i] = pool_tokens(tokens[k, :count], encodings[k].offsets, spans[i], shift)
+                        vectors[i], span_vectors[i] = pool_tokens(
+                            tokens[k, :count], encodings[k].offsets, spans[i], shift
+                        )
                 if progress:
                     progress(len(rows))
         return vectors, span_vectors

@@ -81,7 +81,7 @@ def _export(model_dir: Path, target: Path) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+        def forward(self, input_ids, attention_mask, token_type_ids):
             return self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -137,8 +137,12 @@ def _write_info(folder: Path, model_dir: Path) -> None:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    info = {"source": str(model_dir), "recipe": RECIPE, "versions": versions,
-            "files": sorted(p.name for p in folder.glob("*.onnx"))}
+    info = {
+        "source": str(model_dir),
+        "recipe": RECIPE,
+        "versions": versions,
+        "files": sorted(p.name for p in folder.glob("*.onnx")),
+    }
     tmp = _tmp_name(folder / "export.json")
     tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
     os.replace(tmp, folder / "export.json")

@@ -11,7 +11,10 @@ _CENTERING = RankingParams().centering
 
 
 def _error(description: str, headers: dict | None = None) -> dict:
-    response = {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     if headers:
         response["headers"] = headers
     return response
@@ -53,15 +56,42 @@ def openapi_document(settings: Settings) -> dict:
         "description": "How many answers to return.",
     }
     guarded = _guard_errors(settings, protected=True)
+
     def names(most: int, longest: int) -> dict:
-        return {"oneOf": [{"type": "string", "maxLength": longest}, {"type": "array", "items": {"type": "string", "maxLength": longest}, "maxItems": most}, {"type": "null"}]}
+        return {
+            "oneOf": [
+                {"type": "string", "maxLength": longest},
+                {"type": "array", "items": {"type": "string", "maxLength": longest}, "maxItems": most},
+                {"type": "null"},
+            ]
+        }
 
     filters = {
-        "document": {**names(*FILTER_LIMITS["document"]), "description": "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches nothing). In a query string: comma-separated."},
-        "country": {**names(*FILTER_LIMITS["country"]), "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated."},
-        "year_from": {"type": ["integer", "null"], "minimum": 0, "maximum": 9999, "description": "Only documents of this year or later (documents without a year are left out; a range that ends before it starts matches nothing)."},
-        "year_to": {"type": ["integer", "null"], "minimum": 0, "maximum": 9999, "description": "Only documents of this year or earlier."},
-        "group_by_document": {"type": ["boolean", "null"], "default": False, "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`."},
+        "document": {
+            **names(*FILTER_LIMITS["document"]),
+            "description": "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches nothing). In a query string: comma-separated.",
+        },
+        "country": {
+            **names(*FILTER_LIMITS["country"]),
+            "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated.",
+        },
+        "year_from": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 9999,
+            "description": "Only documents of this year or later (documents without a year are left out; a range that ends before it starts matches nothing).",
+        },
+        "year_to": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 9999,
+            "description": "Only documents of this year or earlier.",
+        },
+        "group_by_document": {
+            "type": ["boolean", "null"],
+            "default": False,
+            "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`.",
+        },
     }
     errors = {
         "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
@@ -88,7 +118,13 @@ def openapi_document(settings: Settings) -> dict:
                         {"name": "question", "in": "query", "required": True, "schema": question},
                         {"name": "top_k", "in": "query", "required": False, "schema": top_k},
                         *(
-                            {"name": name, "in": "query", "required": False, "schema": _query_schema(name, schema), "description": schema["description"]}
+                            {
+                                "name": name,
+                                "in": "query",
+                                "required": False,
+                                "schema": _query_schema(name, schema),
+                                "description": schema["description"],
+                            }
                             for name, schema in filters.items()
                         ),
                     ],
@@ -129,7 +165,10 @@ def openapi_document(settings: Settings) -> dict:
                     "operationId": "openapi",
                     "security": [],
                     "responses": {
-                        "200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {
+                            "description": "OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
                         **_guard_errors(settings, protected=False),
                     },
                 }
@@ -166,7 +205,11 @@ def _query_schema(name: str, schema: dict) -> dict:
     """A filter's schema in a query string: lists are comma-separated there."""
     if name in FILTER_LIMITS:
         most, longest = FILTER_LIMITS[name]
-        return {"type": "string", "minLength": 1, "pattern": f"^[^,]{{0,{longest}}}(,[^,]{{0,{longest}}}){{0,{most - 1}}}$"}
+        return {
+            "type": "string",
+            "minLength": 1,
+            "pattern": f"^[^,]{{0,{longest}}}(,[^,]{{0,{longest}}}){{0,{most - 1}}}$",
+        }
     kept = {k: v for k, v in schema.items() if k != "description"}
     kept["type"] = [t for t in kept["type"] if t != "null"][0]  # a query string has no null
     return kept
@@ -191,7 +234,11 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
             "additionalProperties": False,
             "properties": {
                 "question": question,
-                "top_k": {**top_k, "type": ["integer", "null"], "description": "How many answers to return (null: the default)."},
+                "top_k": {
+                    **top_k,
+                    "type": ["integer", "null"],
+                    "description": "How many answers to return (null: the default).",
+                },
                 **filters,
             },
         },

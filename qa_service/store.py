@@ -27,11 +27,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 import numpy as np
 
@@ -309,7 +308,9 @@ def _check_consistent(data: IndexData) -> None:
         problems.append("window count")
     if len(data.window_ids) != m.windows or len(data.window_keys) != m.windows:
         problems.append("window ids")
-    if len(np.unique(data.window_ids)) != len(data.window_ids) or (m.windows and int(data.window_ids.max()) >= m.next_id):
+    if len(np.unique(data.window_ids)) != len(data.window_ids) or (
+        m.windows and int(data.window_ids.max()) >= m.next_id
+    ):
         problems.append("window ids not unique")
     if len(data.sentence_keys) != m.sentences:
         problems.append("sentence keys")

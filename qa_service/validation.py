@@ -83,7 +83,9 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
         raise BadRequest("invalid_body", "The request body must be a JSON object.")
     unknown = sorted(set(body) - ASK_FIELDS)
     if unknown:
-        raise BadRequest("unknown_field", f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ASK_FIELDS))}.")
+        raise BadRequest(
+            "unknown_field", f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ASK_FIELDS))}."
+        )
     question = validate_question(body.get("question"), max_chars)
     top_k = body.get("top_k", default_top_k)
     if top_k is None:
@@ -153,7 +155,9 @@ def _comma_list(field: str, raw: str | None) -> list[str] | None:
     items = raw.split(",")
     most, longest = FILTER_LIMITS[field]
     if len(items) > most or any(len(item) > longest for item in items):
-        raise BadRequest(f"invalid_{field}", f"{field} takes at most {most} comma-separated values of at most {longest} characters.")
+        raise BadRequest(
+            f"invalid_{field}", f"{field} takes at most {most} comma-separated values of at most {longest} characters."
+        )
     return [item.strip() for item in items if item.strip()] or None
 
 

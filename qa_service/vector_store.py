@@ -149,7 +149,7 @@ class FaissVectorStore:
     kind = "faiss"
     FILE = "vectors.faiss"
 
-    def __init__(self, index, plan: IndexPlan, ids: np.ndarray, attributes: WindowAttributes) -> None:  # noqa: ANN001
+    def __init__(self, index, plan: IndexPlan, ids: np.ndarray, attributes: WindowAttributes) -> None:
         self._index = index
         self._plan = plan
         self._ids = np.asarray(ids, dtype=np.int64)

@@ -134,7 +134,7 @@ def document(doc_id: str) -> str:
 
 
 @web.app_template_filter("marked_parts")
-def marked_parts(answer) -> list[tuple[bool, list[tuple[str, bool]]]]:  # noqa: ANN001 - a retriever.Answer
+def marked_parts(answer) -> list[tuple[bool, list[tuple[str, bool]]]]:
     """The passage text as segments (before, highlighted sentence, after) for the template.
 
     Each segment is ``(is_highlight, parts)`` and each part ``(text, is_matched_term)``, so that the

@@ -76,7 +76,9 @@ class FakeEncoder:
         n = np.linalg.norm(v)
         return v / n if n else v
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         self.calls += len(texts)
         if progress:
             progress(len(texts))
@@ -84,8 +86,10 @@ class FakeEncoder:
 
     def encode_spans(self, texts, spans, batch_size=32, progress=None):
         vectors = self.encode(texts, batch_size, progress)
-        pooled = [np.stack([self._vector(t[a:b]) for a, b in s]) if s else np.zeros((0, self._dim), np.float32)
-                  for t, s in zip(texts, spans)]
+        pooled = [
+            np.stack([self._vector(t[a:b]) for a, b in s]) if s else np.zeros((0, self._dim), np.float32)
+            for t, s in zip(texts, spans)
+        ]
         return vectors, pooled
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -204,7 +208,9 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+            raise RuntimeError(
+                f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
                 if response.status == 200:
@@ -216,7 +222,9 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: f
 
 
 @pytest.fixture(scope="session")
-def live_server(settings: Settings, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    settings: Settings, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """``qa-service serve`` (gunicorn) on 127.0.0.1 and a free port, over the session's index.
 
     The ``retriever`` fixture has built the index; the server is told never to rebuild, so it serves
@@ -238,7 +246,9 @@ def live_server(settings: Settings, retriever: Retriever, tmp_path_factory: pyte
     }
     command = [sys.executable, "-m", "qa_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         _wait_until_ready(url, process, log, timeout=180)
         yield LiveServer(url, log)

@@ -76,8 +76,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 30.0) -> tuple[int, dict[str, str], bytes, float]:
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30.0
+) -> tuple[int, dict[str, str], bytes, float]:
     """One HTTP request to the loopback server: status, headers, body and seconds taken."""
     started = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -111,8 +112,15 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60.0) -
     raise TimeoutError("server did not come up")
 
 
-def start_slow_server(tmp: Path, delay: float, workers: int = 1, threads: int = 1, max_queue: int = 1,
-                      queue_seconds: float = 5.0, log_path: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
+def start_slow_server(
+    tmp: Path,
+    delay: float,
+    workers: int = 1,
+    threads: int = 1,
+    max_queue: int = 1,
+    queue_seconds: float = 5.0,
+    log_path: Path | None = None,
+) -> tuple[subprocess.Popen, int, Path]:
     """Start ``python -m tests.support serve`` (real gunicorn, slow fake encoder) on a free port.
 
     Returns the process, its port and the folder where each question's start is marked.
@@ -122,10 +130,31 @@ def start_slow_server(tmp: Path, delay: float, workers: int = 1, threads: int = 
     markers.mkdir(exist_ok=True)
     log = open(log_path or tmp / "server.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support", "serve", "--port", str(port), "--index-dir", str(tmp / "index"),
-         "--delay", str(delay), "--workers", str(workers), "--threads", str(threads),
-         "--max-queue", str(max_queue), "--queue-seconds", str(queue_seconds), "--markers", str(markers)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "tests.support",
+            "serve",
+            "--port",
+            str(port),
+            "--index-dir",
+            str(tmp / "index"),
+            "--delay",
+            str(delay),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--max-queue",
+            str(max_queue),
+            "--queue-seconds",
+            str(queue_seconds),
+            "--markers",
+            str(markers),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     log.close()
     wait_until_up(port, process)
@@ -149,14 +178,20 @@ def _serve(args: argparse.Namespace) -> None:
     from qa_service.settings import Settings
 
     settings = Settings(
-        corpus_dir=ROOT / "corpus", index_dir=Path(args.index_dir), host="127.0.0.1", port=args.port,
-        workers=args.workers, threads=args.threads, max_queue=args.max_queue, queue_seconds=args.queue_seconds,
+        corpus_dir=ROOT / "corpus",
+        index_dir=Path(args.index_dir),
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        max_queue=args.max_queue,
+        queue_seconds=args.queue_seconds,
         index_poll_seconds=0,
         log_level="warning",
     )
     ensure_index(settings, FakeEncoder())
 
-    def factory():  # noqa: ANN202 - runs in each worker after the fork
+    def factory():
         encoder = SlowEncoder(args.delay, Path(args.markers))
         return create_app(settings, Retriever(ensure_index(settings, encoder), encoder))
 

@@ -43,7 +43,7 @@ class Tab:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def goto(self, path: str = "/"):  # noqa: ANN201 - a playwright Page
+    def goto(self, path: str = "/"):
         self.page.goto(self.url(path))
         return self.page
 

@@ -167,7 +167,7 @@ def test_chunk_spans_overlap_and_cover():
 
 
 def test_front_matter_is_metadata_not_text(tmp_path):
-    path = _write(tmp_path, "fm.md", "---\ntitle: \"My Title\"\nyear: 2001\n---\nBody text is here.\n")
+    path = _write(tmp_path, "fm.md", '---\ntitle: "My Title"\nyear: 2001\n---\nBody text is here.\n')
     doc = load_document(path, tmp_path)
     assert doc.metadata == {"title": "My Title", "year": 2001}
     assert doc.title == "My Title"

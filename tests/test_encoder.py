@@ -114,7 +114,9 @@ def test_short_texts_share_runs_without_changing_their_vectors(onnx_encoder, tex
 def test_parallel_runs_give_the_vectors_of_runs_in_turn(settings, onnx_encoder, texts):
     """A build's encoder runs texts on several threads at once; each text's vectors (and its spans')
     are those of the serving encoder's runs in turn, in the same order, with the same progress."""
-    builder = make_encoder(settings.replace(encoder=onnx_encoder.backend, build_threads=3), cache_size=0, batch_work=True)
+    builder = make_encoder(
+        settings.replace(encoder=onnx_encoder.backend, build_threads=3), cache_size=0, batch_work=True
+    )
     assert isinstance(builder, OnnxEncoder) and builder.identity == onnx_encoder.identity
     assert builder._parallel_runs == 3 and builder._threads == 1
     spans = [[(0, len(t) // 2), (len(t) // 2, len(t))] if i % 3 == 0 else [] for i, t in enumerate(texts)]
@@ -133,7 +135,10 @@ def test_spans_agree_with_the_reference(reference, onnx_encoder):
     passage = "  Kazakhstan acceded to the convention in 2005. The committee drafted it. Thanks.  "
     spans = [(2, 47), (48, 73), (74, 81)]
     assert [passage[a:b] for a, b in spans] == [
-        "Kazakhstan acceded to the convention in 2005.", "The committee drafted it.", "Thanks."]
+        "Kazakhstan acceded to the convention in 2005.",
+        "The committee drafted it.",
+        "Thanks.",
+    ]
     ref_text, ref_spans = reference.encode_spans([passage, "no spans here"], [spans, []])
     got_text, got_spans = onnx_encoder.encode_spans([passage, "no spans here"], [spans, []])
     assert ref_spans[0].shape == got_spans[0].shape == (3, 384) and got_spans[1].shape == (0, 384)

@@ -145,15 +145,37 @@ def test_statement_no_answer_figures(statement_report):
 
 def test_table_shows_every_ranking_and_abstention(statement_report):
     table = format_table([statement_report])
-    for label in ("final ranking (full)", "convex 0.5", "convex 0.7", "dense only", "BM25 only", "out-of-scope flagged"):
+    for label in (
+        "final ranking (full)",
+        "convex 0.5",
+        "convex 0.7",
+        "dense only",
+        "BM25 only",
+        "out-of-scope flagged",
+    ):
         assert label in table
 
 
 def test_eval_command_prints_table_and_json(runner, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
     out = tmp_path / "eval.json"
-    args = ["eval", str(QUESTIONS), "--out-of-scope", str(OUT_OF_SCOPE), "--mode", "full", "--mode", "bm25",
-            "--limit", "10", "--json", str(out), "--cache-dir", str(tmp_path / "cache"), "--calibrate"]
+    args = [
+        "eval",
+        str(QUESTIONS),
+        "--out-of-scope",
+        str(OUT_OF_SCOPE),
+        "--mode",
+        "full",
+        "--mode",
+        "bm25",
+        "--limit",
+        "10",
+        "--json",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--calibrate",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "| statement_questions (10 q, 15 passages) | final ranking (full) |" in result.output
@@ -179,8 +201,11 @@ def _sample(qset: QuestionSet, per_document: int, questions: int) -> QuestionSet
         if seen[p.doc_id] <= per_document:
             keep.append(i)
     new_id = {old: new for new, old in enumerate(keep)}
-    kept = [EvalQuestion(q.text, frozenset(new_id[g] for g in q.gold_ids)) for q in qset.questions
-            if q.gold_ids and q.gold_ids <= new_id.keys()]
+    kept = [
+        EvalQuestion(q.text, frozenset(new_id[g] for g in q.gold_ids))
+        for q in qset.questions
+        if q.gold_ids and q.gold_ids <= new_id.keys()
+    ]
     step = max(1, len(kept) // questions)
     cut = QuestionSet(**{**qset.__dict__})
     cut.passages = [qset.passages[i] for i in keep]

@@ -152,8 +152,11 @@ def test_serve_refuses_to_start_with_a_clear_message(fake_settings, how):
     assert done.returncode != 0
     assert "cannot start:" in done.stderr
     assert "QA_REBUILD=never forbids rebuilding it: run `qa-service build` or set QA_REBUILD=auto" in done.stderr
-    expected = {"truncated": "vectors.faiss does not match its checksum", "index-deleted": "there is no index in",
-                "other-model": "model differs"}[how]
+    expected = {
+        "truncated": "vectors.faiss does not match its checksum",
+        "index-deleted": "there is no index in",
+        "other-model": "model differs",
+    }[how]
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
     assert "Booting worker" not in done.stderr  # refused before the server started
@@ -185,10 +188,23 @@ def test_build_killed_mid_embedding_leaves_the_previous_index(settings, encoder,
     before = _tree_digest(index_dir)
     # The reference encoder with every sentence embedded alone: the ONNX default embeds the statement in a
     # fraction of a second, too fast to be interrupted reliably.
-    env = {**os.environ, "QA_CORPUS_DIR": str(settings.corpus_dir), "QA_INDEX_DIR": str(index_dir),
-           "QA_BATCH_SIZE": "1", "QA_LOG_LEVEL": "info", "QA_ENCODER": "torch", "QA_SENTENCE_VECTORS": "separate"}
-    process = subprocess.Popen([sys.executable, "-m", "qa_service", "build", "--force"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(index_dir),
+        "QA_BATCH_SIZE": "1",
+        "QA_LOG_LEVEL": "info",
+        "QA_ENCODER": "torch",
+        "QA_SENTENCE_VECTORS": "separate",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa_service", "build", "--force"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = _wait_for_line(process, "embedding", timeout=120)
         texts = sum(int(word) for word in line.split() if word.isdigit())
@@ -247,7 +263,10 @@ def test_build_killed_while_writing_leaves_the_previous_index(fake_settings, poi
     first = ensure_index(settings.replace(rebuild="auto"), FakeEncoder())
     process = subprocess.Popen(
         [sys.executable, "-c", _KILL_POINT_CHILD, str(settings.corpus_dir), str(settings.index_dir), point],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         _wait_for_line(process, "blocked", timeout=60)
@@ -302,7 +321,9 @@ def test_new_build_is_swapped_in_and_requests_in_flight_use_the_old_one(fake_set
     assert before.status_code == 200
     # Answered wholly from the index it started with: the new document did not exist there.
     assert {a["source"]["document"] for a in before.get_json()["answers"]} == {STATEMENT_ID}
-    assert any(f"swapped in index {new.build}" in r.getMessage() and old_build in r.getMessage() for r in caplog.records)
+    assert any(
+        f"swapped in index {new.build}" in r.getMessage() and old_build in r.getMessage() for r in caplog.records
+    )
 
 
 def test_a_damaged_new_build_is_not_swapped_in(fake_settings, caplog):
@@ -316,8 +337,9 @@ def test_a_damaged_new_build_is_not_swapped_in(fake_settings, caplog):
 
     with caplog.at_level(logging.ERROR, logger="qa_service"):
         assert watcher.check() is False
-    assert any(f"not swapping in build {new.build}" in r.getMessage() and "damaged" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        f"not swapping in build {new.build}" in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records
+    )
     assert app.test_client().get("/readyz").get_json()["documents"] == 1  # still the old index
     assert app.test_client().post("/api/v1/ask", json={"question": "terrorism"}).status_code == 200
     assert watcher.check() is False  # refused once, not retried on every poll
@@ -346,7 +368,9 @@ def test_swaps_under_load_fail_no_request(fake_settings):
         t.start()
     try:
         for i in range(3):
-            (settings.corpus_dir / f"extra-{i}.txt").write_text(NEW_DOCUMENT.replace("Fisheries", f"Note {i}"), encoding="utf-8")
+            (settings.corpus_dir / f"extra-{i}.txt").write_text(
+                NEW_DOCUMENT.replace("Fisheries", f"Note {i}"), encoding="utf-8"
+            )
             build_index(settings, encoder)
             deadline = time.monotonic() + 10
             while app.test_client().get("/readyz").get_json()["documents"] != i + 2:

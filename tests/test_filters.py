@@ -17,18 +17,33 @@ from qa_service.settings import Settings
 from .conftest import STATEMENT_ID, FakeEncoder
 
 DOCS = {
-    "FJI_78_2023": ("FJI", 2023, "Fiji", [
-        "Rising seas threaten every island in the Pacific and climate finance has not arrived in time.",
-        "Climate adaptation for islands needs grants, not loans, and the Assembly must act this year.",
-    ]),
-    "KAZ_79_2024": ("KAZ", 2024, "Kazakhstan", [
-        "Kazakhstan closed the Semipalatinsk nuclear test site and calls for nuclear disarmament by all.",
-        "Climate change dries the Aral Sea; Kazakhstan asks for water cooperation across Central Asia.",
-    ]),
-    "KAZ_47_1992": ("KAZ", 1992, "Kazakhstan", [
-        "Kazakhstan joined the United Nations this year and renounces the nuclear arsenal it inherited.",
-        "The young republic seeks trade, investment and partners for its market reforms.",
-    ]),
+    "FJI_78_2023": (
+        "FJI",
+        2023,
+        "Fiji",
+        [
+            "Rising seas threaten every island in the Pacific and climate finance has not arrived in time.",
+            "Climate adaptation for islands needs grants, not loans, and the Assembly must act this year.",
+        ],
+    ),
+    "KAZ_79_2024": (
+        "KAZ",
+        2024,
+        "Kazakhstan",
+        [
+            "Kazakhstan closed the Semipalatinsk nuclear test site and calls for nuclear disarmament by all.",
+            "Climate change dries the Aral Sea; Kazakhstan asks for water cooperation across Central Asia.",
+        ],
+    ),
+    "KAZ_47_1992": (
+        "KAZ",
+        1992,
+        "Kazakhstan",
+        [
+            "Kazakhstan joined the United Nations this year and renounces the nuclear arsenal it inherited.",
+            "The young republic seeks trade, investment and partners for its market reforms.",
+        ],
+    ),
 }
 
 
@@ -39,8 +54,13 @@ def multi(tmp_path_factory):
     corpus.mkdir()
     for name, (country, year, country_name, paragraphs) in DOCS.items():
         (corpus / f"{name}.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
-        meta = {"title": f"{country_name}: General Debate statement ({year})", "country": country, "year": year,
-                "speaker": f"Speaker of {country_name}", "post": "Minister"}
+        meta = {
+            "title": f"{country_name}: General Debate statement ({year})",
+            "country": country,
+            "year": year,
+            "speaker": f"Speaker of {country_name}",
+            "post": "Minister",
+        }
         (corpus / f"{name}.meta.json").write_text(json.dumps(meta), encoding="utf-8")
     settings = Settings(corpus_dir=corpus, index_dir=root / "index", no_answer_threshold=0.0)
     encoder = FakeEncoder()
@@ -61,7 +81,9 @@ def _ask(client, **body):
 
 def _validate(client, body):
     doc = client.get("/api/v1/openapi.json").get_json()
-    jsonschema.Draft202012Validator({"$ref": "#/components/schemas/AskResponse", "components": doc["components"]}).validate(body)
+    jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/AskResponse", "components": doc["components"]}
+    ).validate(body)
 
 
 def test_answers_carry_their_documents_metadata(mclient):
@@ -105,7 +127,9 @@ def test_filters_naming_nothing_the_corpus_has_give_no_answers(mclient, body):
 
 
 def test_get_filters_are_comma_separated(mclient):
-    r = mclient.get("/api/v1/ask", query_string={"question": "nuclear", "country": "FJI,KAZ", "year_to": "1999", "top_k": "5"})
+    r = mclient.get(
+        "/api/v1/ask", query_string={"question": "nuclear", "country": "FJI,KAZ", "year_to": "1999", "top_k": "5"}
+    )
     assert r.status_code == 200, r.get_json()
     assert {a["source"]["document"] for a in r.get_json()["answers"]} == {"KAZ_47_1992"}
 
@@ -145,7 +169,10 @@ def test_bad_filters_are_400(mclient, body, code):
 
 
 def test_bad_get_filters_are_400(mclient):
-    for params, code in (({"year_from": "soon"}, "invalid_year_from"), ({"group_by_document": "maybe"}, "invalid_group_by_document")):
+    for params, code in (
+        ({"year_from": "soon"}, "invalid_year_from"),
+        ({"group_by_document": "maybe"}, "invalid_group_by_document"),
+    ):
         r = mclient.get("/api/v1/ask", query_string={"question": "nuclear", **params})
         assert r.status_code == 400 and r.get_json()["error"]["code"] == code
 

@@ -23,7 +23,7 @@ TOP_K = 5
 pytestmark = pytest.mark.slow
 
 
-def _answers(retriever) -> dict:  # noqa: ANN001 - the session's real retriever
+def _answers(retriever) -> dict:
     out: dict[str, list] = {}
     for name in SETS:
         rows = []
@@ -34,7 +34,8 @@ def _answers(retriever) -> dict:  # noqa: ANN001 - the session's real retriever
                     "question": row["question"],
                     "no_answer": result.no_answer,
                     "answers": [
-                        [a.passage.number, round(a.score, 3), a.highlight.start, a.highlight.end] for a in result.answers
+                        [a.passage.number, round(a.score, 3), a.highlight.start, a.highlight.end]
+                        for a in result.answers
                     ],
                 }
             )
@@ -42,7 +43,7 @@ def _answers(retriever) -> dict:  # noqa: ANN001 - the session's real retriever
     return out
 
 
-def test_answers_match_the_golden_file(retriever, settings) -> None:  # noqa: ANN001
+def test_answers_match_the_golden_file(retriever, settings) -> None:
     answers = {"encoder": settings.encoder, "sets": _answers(retriever)}
     if os.environ.get("QA_REGENERATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -27,7 +27,10 @@ def _dataset(tmp_path: Path, with_manifest: bool = True) -> Path:
     from openpyxl import Workbook
 
     root = tmp_path / "ungd"
-    for rel, text in (("txt/session_47_1992/AAA_47_1992.txt", STATEMENT_A), ("txt/session_78_2023/BBB_78_2023.txt", STATEMENT_B)):
+    for rel, text in (
+        ("txt/session_47_1992/AAA_47_1992.txt", STATEMENT_A),
+        ("txt/session_78_2023/BBB_78_2023.txt", STATEMENT_B),
+    ):
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -100,8 +103,12 @@ def test_real_statements_import_with_speakers(tmp_path):
 def test_add_and_remove_documents(tmp_path):
     src = tmp_path / "incoming"
     src.mkdir()
-    (src / "note.md").write_text("A short note about water policy in Central Asia and the Aral Sea basin.\n", encoding="utf-8")
-    (src / "note.meta.json").write_text(json.dumps({"title": "Water note", "country": "KAZ", "year": 2020}), encoding="utf-8")
+    (src / "note.md").write_text(
+        "A short note about water policy in Central Asia and the Aral Sea basin.\n", encoding="utf-8"
+    )
+    (src / "note.meta.json").write_text(
+        json.dumps({"title": "Water note", "country": "KAZ", "year": 2020}), encoding="utf-8"
+    )
     (src / "bad.csv").write_text("x\n", encoding="utf-8")
     corpus = tmp_path / "corpus"
     report = add_documents([src / "note.md", src / "bad.csv"], corpus)

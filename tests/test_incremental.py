@@ -91,8 +91,14 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind, senten
     (corpus / "landlocked.md").write_text(NEW_DOC, encoding="utf-8")
     before = encoder.calls
     added = ensure_index(settings, encoder)
-    new_windows = {bytes(k) for k, p in zip(added.window_keys, added.window_passage) if added.passages[p].doc_id == "landlocked"}
-    new_sentences = {bytes(k) for k, p in zip(added.sentence_keys, added.sentence_passage) if added.passages[p].doc_id == "landlocked"}
+    new_windows = {
+        bytes(k) for k, p in zip(added.window_keys, added.window_passage) if added.passages[p].doc_id == "landlocked"
+    }
+    new_sentences = {
+        bytes(k)
+        for k, p in zip(added.sentence_keys, added.sentence_passage)
+        if added.passages[p].doc_id == "landlocked"
+    }
     assert len(new_windows) == 2 and len(new_sentences) == 4 and not new_windows & new_sentences
     runs = new_windows if sentence_vectors == "pooled" else new_windows | new_sentences
     assert encoder.calls - before == added.manifest.embedded == len(runs)
@@ -107,8 +113,10 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind, senten
     removed = ensure_index(settings, encoder)
     assert encoder.calls == before and removed.manifest.embedded == 0
     assert "council" not in {p.doc_id for p in removed.passages}
-    assert removed.vectors.size == removed.manifest.windows == added.manifest.windows - sum(
-        1 for p in added.window_passage if added.passages[p].doc_id == "council"
+    assert (
+        removed.vectors.size
+        == removed.manifest.windows
+        == added.manifest.windows - sum(1 for p in added.window_passage if added.passages[p].doc_id == "council")
     )
     incremental_answers = {q: _answers(removed, encoder, q) for q in QUESTIONS}
     filtered = _answers(removed, encoder, QUESTIONS[3], Filters(countries=frozenset({"KAZ"}), year_from=2024))

@@ -24,7 +24,13 @@ def test_round_trip(fake_settings, fake_encoder):
     assert loaded.vectors.size == loaded.manifest.windows
     np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
     np.testing.assert_allclose(loaded.window_vectors, built.window_vectors)
-    assert set(loaded.manifest.files) == {"documents.json", "passages.jsonl", "arrays.npz", "windows.npy", "vectors.faiss"}
+    assert set(loaded.manifest.files) == {
+        "documents.json",
+        "passages.jsonl",
+        "arrays.npz",
+        "windows.npy",
+        "vectors.faiss",
+    }
     assert loaded.documents[0]["metadata"]["speaker"] == "H.E. Yerzhan Kazykhanov"
 
 

@@ -37,7 +37,12 @@ def test_matched_terms_are_passage_words_in_order():
 
 def test_stemmed_words_keep_each_content_word_once_with_its_stem():
     stemmed = stemmed_words("The Conventions and the conventions: Signing, signed, signatories.")
-    assert stemmed == (("Conventions", "convent"), ("Signing", "sign"), ("signed", "sign"), ("signatories", "signatori"))
+    assert stemmed == (
+        ("Conventions", "convent"),
+        ("Signing", "sign"),
+        ("signed", "sign"),
+        ("signatories", "signatori"),
+    )
     assert match_words({"sign"}, stemmed) == ["Signing", "signed"]
     assert match_words(set(), stemmed) == []
 

@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import jsonschema
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from qa_service.app import create_app
@@ -29,7 +31,12 @@ from qa_service.settings import Settings
 from .support import GatedEncoder
 
 # FUZZ_EXAMPLES=2000 for a longer hunt; the suite's default keeps it to seconds.
-FUZZ = hsettings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+FUZZ = hsettings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50)
 JSON_VALUES = st.recursive(
@@ -48,7 +55,9 @@ def validators(app):
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
 
     def validator(name: str) -> jsonschema.Draft202012Validator:
-        return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+        return jsonschema.Draft202012Validator(
+            {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+        )
 
     return _Validators(answer=validator("AskResponse"), error=validator("Error"))
 
@@ -88,7 +97,10 @@ def test_any_json_body(app, validators, body):
 
 
 @FUZZ
-@given(question=ANY_TEXT, top_k=st.none() | st.integers() | st.floats() | st.text(max_size=5) | st.lists(st.integers(), max_size=2))
+@given(
+    question=ANY_TEXT,
+    top_k=st.none() | st.integers() | st.floats() | st.text(max_size=5) | st.lists(st.integers(), max_size=2),
+)
 def test_any_question_and_top_k(app, validators, question, top_k):
     body = {"question": question} if top_k is None else {"question": question, "top_k": top_k}
     # ensure_ascii keeps lone surrogates as \\udXXX escapes, which is how a client would send them.
@@ -104,14 +116,34 @@ def test_any_question_and_top_k(app, validators, question, top_k):
 
 
 @FUZZ
-@given(raw=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", "", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]))
+@given(
+    raw=st.binary(max_size=300),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ]
+    ),
+)
 def test_any_bytes_body(app, validators, raw, content_type):
     response = app.test_client().post("/api/v1/ask", data=raw, content_type=content_type or None)
     assert_well_formed(response, validators)
 
 
 @FUZZ
-@given(pairs=st.lists(st.tuples(st.sampled_from(["question", "top_k", "question[]", "top_k[]", "q", "", "x"]), URL_TEXT | st.integers().map(str)), max_size=4))
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.sampled_from(["question", "top_k", "question[]", "top_k[]", "q", "", "x"]),
+            URL_TEXT | st.integers().map(str),
+        ),
+        max_size=4,
+    )
+)
 def test_any_query_string(app, validators, pairs):
     response = app.test_client().get("/api/v1/ask", query_string=pairs)
     body = assert_well_formed(response, validators)
@@ -174,7 +206,10 @@ def test_hostile_json(app, validators, raw, code):
 
 def test_question_over_the_limit_says_so(client):
     body = client.post("/api/v1/ask", json={"question": "x" * 1001}).get_json()
-    assert body["error"] == {"code": "question_too_long", "message": "The question has 1001 characters; the limit is 1000."}
+    assert body["error"] == {
+        "code": "question_too_long",
+        "message": "The question has 1001 characters; the limit is 1000.",
+    }
 
 
 def test_body_over_the_limit_is_413_with_or_without_content_length(app):
@@ -195,7 +230,9 @@ def test_body_over_the_limit_is_413_with_or_without_content_length(app):
 
 # --- schemathesis: the OpenAPI document against the running app ----------------------------------
 
-OPERATIONS = [(method.upper(), path) for path, methods in openapi_document(Settings())["paths"].items() for method in methods]
+OPERATIONS = [
+    (method.upper(), path) for path, methods in openapi_document(Settings())["paths"].items() for method in methods
+]
 # Negative cases (requests that break the schema) exist only where a request carries data.
 NEGATIVE = [op for op in OPERATIONS if op[1] == "/api/v1/ask"]
 
@@ -211,8 +248,13 @@ def _run_schemathesis(app, method: str, path: str, mode: GenerationMode, example
     # jsonschema-rs) accept ("\x9e\x85\xb3'\U000ab0ff\u46c5" holds a digit and a letter), which a CI
     # run must not trip on.
     @given(case=operation.as_strategy(generation_mode=mode))
-    @hsettings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-               derandomize="SCHEMATHESIS_EXAMPLES" not in os.environ)
+    @hsettings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize="SCHEMATHESIS_EXAMPLES" not in os.environ,
+    )
     def check(case) -> None:
         case.call_and_validate()
 

@@ -19,9 +19,7 @@ QUESTIONS = [(row["question"], row["passage"]) for row in read_jsonl(DATA / "sta
 @pytest.mark.parametrize("question, passage", QUESTIONS)
 def test_real_questions_find_their_passage_in_top_3(retriever, question, passage):
     result = retriever.ask(question, 3)
-    assert passage in [a.passage.number for a in result.answers], [
-        (a.passage.number, a.score) for a in result.answers
-    ]
+    assert passage in [a.passage.number for a in result.answers], [(a.passage.number, a.score) for a in result.answers]
 
 
 def test_answer_details(retriever):
@@ -116,8 +114,11 @@ def test_rrf_and_other_normalisations_rank(fake_settings):
     encoder = FakeEncoder()
     index = build_index(fake_settings, encoder)
     base = Retriever(index, encoder)
-    for params in (replace(base.params, fusion="rrf"), replace(base.params, normalisation="zscore"),
-                   replace(base.params, normalisation="minmax")):
+    for params in (
+        replace(base.params, fusion="rrf"),
+        replace(base.params, normalisation="zscore"),
+        replace(base.params, normalisation="minmax"),
+    ):
         result = base.with_params(params).ask("Second Summit of CICA in Almaty", 3)
         assert result.answers[0].passage.number == 13
 

@@ -27,8 +27,17 @@ def _app(settings, retriever, **changes):
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/?q=terrorism", f"/documents/{STATEMENT_ID}", "/api/v1/ask?question=terrorism", "/api/v1/nope",
-     "/no/such/page", "/static/style.css", "/healthz", "/api/v1/openapi.json"],
+    [
+        "/",
+        "/?q=terrorism",
+        f"/documents/{STATEMENT_ID}",
+        "/api/v1/ask?question=terrorism",
+        "/api/v1/nope",
+        "/no/such/page",
+        "/static/style.css",
+        "/healthz",
+        "/api/v1/openapi.json",
+    ],
 )
 def test_security_headers_on_every_response(client, path):
     r = client.get(path)
@@ -127,7 +136,9 @@ def test_missing_or_wrong_key_is_401(keyed, headers, message):
         assert KEY not in r.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}, {"Authorization": f"bearer {KEY}"}])
+@pytest.mark.parametrize(
+    "headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}, {"Authorization": f"bearer {KEY}"}]
+)
 def test_right_key_is_accepted(keyed, headers):
     r = keyed.test_client().post("/api/v1/ask", json={"question": "terrorism", "top_k": 1}, headers=headers)
     assert r.status_code == 200 and len(r.get_json()["answers"]) == 1

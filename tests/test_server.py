@@ -70,8 +70,9 @@ def test_overload_is_refused_at_once_with_retry_after(slow_server):
 def _chunked_post(port: int, chunks: list[bytes]) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", "/api/v1/ask", body=iter(chunks), headers={"Content-Type": "application/json"},
-                     encode_chunked=True)
+        conn.request(
+            "POST", "/api/v1/ask", body=iter(chunks), headers={"Content-Type": "application/json"}, encode_chunked=True
+        )
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:

@@ -31,7 +31,13 @@ def test_environment_is_read_and_typed(monkeypatch):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("QA_PORT", "eighty"), ("QA_REBUILD", "sometimes"), ("QA_DENSE_WEIGHT", "2"), ("QA_EMBED_CONTEXT", "maybe"), ("QA_WORKERS", "0")],
+    [
+        ("QA_PORT", "eighty"),
+        ("QA_REBUILD", "sometimes"),
+        ("QA_DENSE_WEIGHT", "2"),
+        ("QA_EMBED_CONTEXT", "maybe"),
+        ("QA_WORKERS", "0"),
+    ],
 )
 def test_bad_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)

@@ -53,7 +53,12 @@ def test_the_master_preloads_no_thread_starting_library():
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == {
-        "onnxruntime": False, "torch": False, "sklearn": False, "flask": True, "faiss": True, "bm25s": True
+        "onnxruntime": False,
+        "torch": False,
+        "sklearn": False,
+        "flask": True,
+        "faiss": True,
+        "bm25s": True,
     }
 
 

@@ -19,7 +19,10 @@ def test_page_shows_corpus_and_form(client):
     assert "H.E. Yerzhan Kazykhanov" in html
     assert '<time datetime="2020-10-12">12 October 2020</time>' in html
     assert '<form class="ask" id="ask" action="/" method="get"' in html
-    assert '<label class="ask-label" for="q">Your question</label>' in html and '<label for="k">Answers to show</label>' in html
+    assert (
+        '<label class="ask-label" for="q">Your question</label>' in html
+        and '<label for="k">Answers to show</label>' in html
+    )
     assert re.search(r'<input id="q" name="q" type="search"[^>]* required autofocus', html)
     assert 'id="status" class="status" role="status" aria-live="polite"' in html
     assert "http://" not in html and "https://" not in html  # nothing external
@@ -125,7 +128,13 @@ def test_static_css_is_served(client):
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("2020-10-12", "12 October 2020"), ("2005-09-06", "6 September 2005"), ("autumn 2020", "autumn 2020"), ("", ""), (None, "")],
+    [
+        ("2020-10-12", "12 October 2020"),
+        ("2005-09-06", "6 September 2005"),
+        ("autumn 2020", "autumn 2020"),
+        ("", ""),
+        (None, ""),
+    ],
 )
 def test_human_date(value, shown):
     assert human_date(value) == shown
