@@ -96,9 +96,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     import numpy as np
     import torch
 
-    from qa_service.encoder import SentenceTransformerEncoder, make_encoder
-    from qa_service.indexer import build_encoder, build_index
-    from qa_service.retriever import RankingParams, Retriever
+    from qa_service.encoders import make_encoder
+    from qa_service.encoders.torch_backend import SentenceTransformerEncoder
+    from qa_service.index import build_encoder, build_index
+    from qa_service.ranking import RankingParams, Retriever
     from qa_service.settings import Settings
 
     settings = Settings.from_env(index_dir=work / "index", query_cache_size=0, log_level="warning")
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     )
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [r["question"] for r in rows]
-    from qa_service.server import server_threads
+    from qa_service.http.server import server_threads
 
     results: dict = {
         "machine": machine(),
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     passages = [p.text for p in index.passages]
     serving = make_encoder(settings, cache_size=0)
     serving.warm_up()
-    params = RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold)
+    params = RankingParams.from_settings(settings)
     retriever = Retriever(index, serving, params)
     floor_model = SentenceTransformerEncoder(settings.resolved_model(), 1, 0)
     floor_model.warm_up()

@@ -213,7 +213,7 @@ def main() -> None:
     }
     env.pop("QA_RATE_LIMIT", None)
     env.pop("QA_API_KEY", None)
-    from qa_service.server import server_threads
+    from qa_service.http.server import server_threads
     from qa_service.settings import Settings
 
     settings = Settings.from_env()

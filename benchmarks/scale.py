@@ -80,12 +80,12 @@ def emit(row: dict) -> None:
 
 
 def real(args: argparse.Namespace) -> None:
-    from qa_service.encoder import SentenceTransformerEncoder
-    from qa_service.importers import add_documents, import_ungd, remove_documents
-    from qa_service.indexer import ensure_index
-    from qa_service.retriever import Filters, RankingParams, Retriever
+    from qa_service.corpus.importers import add_documents, import_ungd, remove_documents
+    from qa_service.encoders.torch_backend import SentenceTransformerEncoder
+    from qa_service.index import Filter as Filters
+    from qa_service.index import current_build, ensure_index
+    from qa_service.ranking import RankingParams, Retriever
     from qa_service.settings import Settings
-    from qa_service.store import current_build
 
     out, index = Path(args.out), Path(args.index)
     started = time.perf_counter()
@@ -160,7 +160,7 @@ def real(args: argparse.Namespace) -> None:
     retriever = Retriever(
         data,
         encoder,
-        RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold),
+        RankingParams.from_settings(settings),
     )
     emit({"stage": "retriever load", "seconds": round(time.perf_counter() - started, 2), "rss_mb": round(_rss_mb())})
     cases = {
@@ -210,13 +210,12 @@ def synthetic_vectors(n: int, dim: int, centres: np.ndarray, rng: np.random.Gene
 
 def synthetic(args: argparse.Namespace) -> None:
     import faiss
-
     from qa_service.vector_store import FaissVectorStore, IndexPlan, WindowAttributes, index_plan
 
     rng = np.random.default_rng(0)
     dim = 384
     if args.centres:
-        from qa_service.store import load_index
+        from qa_service.index import load_index
 
         centres = np.asarray(load_index(Path(args.centres)).window_vectors, dtype=np.float32)
         source = f"{len(centres)} real window embeddings of the 415 statements"
@@ -324,8 +323,8 @@ def _timing(wall: list[float], cpu: list[float]) -> dict:
 def embed_order(args: argparse.Namespace) -> None:
     """Texts/s embedding a build's texts in corpus order vs longest first (what the indexer does), in one run."""
     from qa_service.corpus import load_corpus, split_passages
-    from qa_service.encoder import SentenceTransformerEncoder
-    from qa_service.indexer import make_windows
+    from qa_service.encoders.torch_backend import SentenceTransformerEncoder
+    from qa_service.index.build import make_windows
     from qa_service.settings import Settings
 
     settings = Settings.from_env(torch_threads=args.threads)
@@ -359,12 +358,11 @@ def search_threads(args: argparse.Namespace) -> None:
     """FAISS search time over a built index with one OpenMP thread and with several, alternating, in one run."""
     import faiss
 
-    from qa_service.indexer import store_loader
+    from qa_service.index import load_index
     from qa_service.settings import Settings
-    from qa_service.store import load_index
 
     settings = Settings.from_env(index_dir=Path(args.index))
-    data = load_index(settings.index_dir, store_loader(settings))
+    data = load_index(settings.index_dir, settings)
     queries = np.asarray(data.window_vectors[: args.queries])
     results: dict[int, list[float]] = {}
     for _ in range(args.repeat):

@@ -82,8 +82,8 @@ def _overlap(a: str, b: str) -> float:
 
 
 def measure(corpus: Path, rows: list[dict], how: str, work: Path) -> dict:
-    from qa_service.app import make_retriever
-    from qa_service.indexer import build_encoder, build_index
+    from qa_service.http.app import make_retriever
+    from qa_service.index import build_encoder, build_index
     from qa_service.settings import Settings
 
     settings = Settings.from_env(

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa_service.encoder import make_encoder  # noqa: E402
+from qa_service.encoders import make_encoder  # noqa: E402
 from qa_service.evaluation import PrecomputedQueries, evaluate, load_question_set, prepare_index, ranking_params  # noqa: E402
-from qa_service.retriever import Retriever  # noqa: E402
+from qa_service.ranking import Retriever  # noqa: E402
 from qa_service.settings import Settings  # noqa: E402
 
 

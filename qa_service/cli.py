@@ -36,7 +36,7 @@ def _update_index(settings: Settings, force: bool = False) -> None:
     """Bring the index up to date with the corpus folder and say what it holds."""
     from tqdm import tqdm
 
-    from .indexer import build_encoder, ensure_index
+    from .index import build_encoder, ensure_index
 
     _log_to_stderr(settings)
     encoder = build_encoder(settings)
@@ -88,7 +88,7 @@ def import_ungd_command(
 ) -> None:
     """Import UN General Debate statements from SOURCE (manifest.tsv, txt/, Speakers_by_session.xlsx)
     into the corpus folder, with title, country, session, year, speaker and post as metadata."""
-    from .importers import ImportProblem, import_ungd
+    from .corpus.importers import ImportProblem, import_ungd
 
     settings = _settings(corpus_dir=out)
     try:
@@ -106,7 +106,7 @@ def import_ungd_command(
 def add(paths: tuple[Path, ...], build_after: bool) -> None:
     """Add documents (.txt/.md, with a <name>.meta.json sidecar when present) to the corpus and index
     them: only their passages are embedded."""
-    from .importers import add_documents
+    from .corpus.importers import add_documents
 
     settings = _settings(rebuild="auto")
     report = add_documents(paths, settings.corpus_dir)
@@ -122,7 +122,7 @@ def add(paths: tuple[Path, ...], build_after: bool) -> None:
 @click.option("--build/--no-build", "build_after", default=True, help="Update the index afterwards (default: yes).")
 def remove(ids: tuple[str, ...], build_after: bool) -> None:
     """Remove documents (by id) from the corpus folder and their vectors from the index (no rebuild)."""
-    from .importers import remove_documents
+    from .corpus.importers import remove_documents
 
     settings = _settings(rebuild="auto")
     report = remove_documents(ids, settings.corpus_dir)
@@ -153,10 +153,10 @@ def ask(
     group: bool,
 ) -> None:
     """Answer QUESTION from the index and print the answers (optionally filtered, as in the API)."""
-    from .api import ask_with, result_to_json
-    from .app import build_retriever
     from .errors import ApiError
-    from .validation import parse_ask_json
+    from .http.api import ask_with, result_to_json
+    from .http.app import build_retriever
+    from .http.validation import parse_ask_json
 
     settings = _settings()
     body: dict[str, object] = {
@@ -209,7 +209,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         if child.exitcode != 0:
             click.secho("the index could not be prepared; see the messages above", fg="red", err=True)
             sys.exit(1)
-    from .server import run
+    from .http.server import run
 
     run(settings)
 
@@ -223,8 +223,8 @@ def _log_to_stderr(settings: Settings) -> None:
 def _index_ready(settings: Settings) -> bool:
     """Whether the encoder's files are in place and the index is intact and fresh, so that serving can
     start without a preparation step (this loads neither the model nor torch)."""
-    from .encoder import make_encoder
-    from .indexer import load_fresh_index
+    from .encoders import make_encoder
+    from .index import load_fresh_index
 
     try:
         encoder = make_encoder(settings, cache_size=0)
@@ -239,8 +239,7 @@ def _index_ready(settings: Settings) -> bool:
 def _prepare_index(settings: Settings) -> None:
     import logging
 
-    from .indexer import build_encoder, ensure_index
-    from .store import IndexProblem
+    from .index import IndexProblem, build_encoder, ensure_index
 
     _log_to_stderr(settings)
     encoder = build_encoder(settings)
@@ -317,7 +316,7 @@ def eval_(
     """
     from pathlib import Path
 
-    from .evaluation import run_cli
+    from .evaluation.runner import run_cli
 
     settings = _settings()
     try:

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_service.app import create_app
-from qa_service.encoder import Encoder, make_encoder
-from qa_service.indexer import ensure_index
-from qa_service.retriever import RankingParams, Retriever
+from qa_service.encoders import Encoder, make_encoder
+from qa_service.http.app import create_app
+from qa_service.index import ensure_index
+from qa_service.ranking import RankingParams, Retriever
 from qa_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +144,7 @@ def encoder(settings: Settings) -> Encoder:
 def retriever(settings: Settings, encoder: Encoder) -> Retriever:
     """A retriever over the statement, built with the real model."""
     index = ensure_index(settings, encoder)
-    params = RankingParams(dense_weight=settings.dense_weight, no_answer_threshold=settings.no_answer_threshold)
-    return Retriever(index, encoder, params)
+    return Retriever(index, encoder, RankingParams.from_settings(settings))
 
 
 @pytest.fixture(scope="session")

@@ -171,10 +171,10 @@ def wait_for_marker(markers: Path, count: int = 1, timeout: float = 10.0) -> Non
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from qa_service.app import create_app
-    from qa_service.indexer import ensure_index
-    from qa_service.retriever import Retriever
-    from qa_service.server import run
+    from qa_service.http.app import create_app
+    from qa_service.http.server import run
+    from qa_service.index import ensure_index
+    from qa_service.ranking import Retriever
     from qa_service.settings import Settings
 
     settings = Settings(

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from qa_service.corpus import load_corpus, split_passages
-from qa_service.encoder import EncoderError, QueryCache, SentenceTransformerEncoder, make_encoder, pool_tokens
-from qa_service.indexer import build_index, expected_manifest
-from qa_service.onnx_encoder import OnnxEncoder
-from qa_service.retriever import Retriever
+from qa_service.encoders import EncoderError, QueryCache, make_encoder, pool_tokens
+from qa_service.encoders.onnx_backend import OnnxEncoder
+from qa_service.encoders.torch_backend import SentenceTransformerEncoder
+from qa_service.index import build_index, check_manifest, expected_manifest
+from qa_service.ranking import Retriever
 from qa_service.settings import Settings, SettingsError
-from qa_service.store import check_manifest
 
 from .conftest import CORPUS, DATA, MODEL_CACHE, ROOT, read_jsonl
 
@@ -235,7 +235,7 @@ def test_serving_with_onnx_never_imports_torch(settings, retriever, encoder):
         pytest.skip("the configured encoder is not an ONNX one")
     script = (
         "import sys, json\n"
-        "from qa_service.app import create_app\n"
+        "from qa_service.http.app import create_app\n"
         "app = create_app()\n"
         "body = app.test_client().post('/api/v1/ask', json={'question': 'Who delivered the statement?'}).get_json()\n"
         "print(json.dumps({'answers': len(body['answers']),\n"

@@ -22,11 +22,10 @@ from qa_service.evaluation import (
     load_question_set,
     load_squad,
     prepare_index,
-    ranking_params,
     resolve_gold,
     summarise,
 )
-from qa_service.retriever import Evidence, Retriever
+from qa_service.ranking import Evidence, RankingParams, Retriever
 from qa_service.settings import Settings
 
 from .conftest import CORPUS, DATA, read_jsonl
@@ -108,11 +107,11 @@ def test_fit_rule_flags_most_out_of_scope_within_the_budget():
 
 
 def test_ranking_params_overrides():
-    params = ranking_params(Settings(), ["dense_weight=0.7", "normalisation=minmax", "candidates=50"])
+    params = RankingParams.from_settings(Settings(), ["dense_weight=0.7", "normalisation=minmax", "candidates=50"])
     assert (params.dense_weight, params.normalisation, params.candidates) == (0.7, "minmax", 50)
     for bad in ("nope=1", "dense_weight", "candidates=many"):
         with pytest.raises(ValueError):
-            ranking_params(Settings(), [bad])
+            RankingParams.from_settings(Settings(), [bad])
 
 
 # -- the statement sets with the real model -------------------------------------------------------

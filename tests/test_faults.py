@@ -18,10 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from qa_service.app import create_app
-from qa_service.indexer import build_index, ensure_index, load_fresh_index
-from qa_service.retriever import Retriever
-from qa_service.store import IndexMismatch, IndexProblem, current_build, load_index
+from qa_service.http.app import create_app
+from qa_service.index import (
+    IndexMismatch,
+    IndexProblem,
+    build_index,
+    current_build,
+    ensure_index,
+    load_fresh_index,
+    load_index,
+)
+from qa_service.ranking import Retriever
 
 from .conftest import ROOT, STATEMENT_ID, FakeEncoder
 from .support import GatedEncoder
@@ -227,9 +234,10 @@ def test_build_killed_mid_embedding_leaves_the_previous_index(settings, encoder,
 _KILL_POINT_CHILD = """
 import sys, time
 from pathlib import Path
-from qa_service import store, vector_store
+from qa_service.index import builds
+from qa_service.index.vectors import faiss as faiss_store
 from qa_service.settings import Settings
-from qa_service.indexer import build_index
+from qa_service.index import build_index
 from tests.conftest import FakeEncoder
 
 point = sys.argv[3]
@@ -239,19 +247,19 @@ def block():
     time.sleep(600)
 
 if point == "vectors":  # the new build half written in its temporary folder
-    real_save = vector_store.FaissVectorStore.save
+    real_save = faiss_store.FaissVectorStore.save
     def save(self, folder):
         written = real_save(self, folder)
         block()
         return written
-    vector_store.FaissVectorStore.save = save
+    faiss_store.FaissVectorStore.save = save
 else:  # the new build complete in builds/, CURRENT not yet switched
-    real_write = store._write_atomic
+    real_write = builds.write_atomic
     def write(path, text):
         if path.name == "CURRENT":
             block()
         real_write(path, text)
-    store._write_atomic = write
+    builds.write_atomic = write
 
 build_index(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])), FakeEncoder())
 """

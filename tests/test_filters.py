@@ -9,9 +9,10 @@ import re
 import jsonschema
 import pytest
 
-from qa_service.app import create_app
-from qa_service.indexer import ensure_index
-from qa_service.retriever import Filters, Retriever
+from qa_service.http.app import create_app
+from qa_service.index import Filter as Filters
+from qa_service.index import ensure_index
+from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
 from .conftest import STATEMENT_ID, FakeEncoder

@@ -9,7 +9,7 @@ import pytest
 
 from qa_service.cli import main
 from qa_service.corpus import load_corpus, split_passages
-from qa_service.importers import add_documents, import_ungd, read_speakers, remove_documents
+from qa_service.corpus.importers import add_documents, import_ungd, read_speakers, remove_documents
 
 from .conftest import FakeEncoder
 
@@ -120,7 +120,7 @@ def test_add_and_remove_documents(tmp_path):
 
 def test_cli_import_add_remove_update_the_index(tmp_path, runner, monkeypatch):
     fake = FakeEncoder()
-    monkeypatch.setattr("qa_service.indexer.build_encoder", lambda settings: fake)
+    monkeypatch.setattr("qa_service.index.build_encoder", lambda settings: fake)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     monkeypatch.setenv("QA_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("QA_INDEX_DIR", str(index))

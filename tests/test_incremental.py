@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_service.indexer import ensure_index
-from qa_service.retriever import Filters, Retriever
+from qa_service.index import Filter as Filters
+from qa_service.index import ensure_index
+from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
 from .conftest import CORPUS, FakeEncoder
@@ -158,7 +159,7 @@ def test_rebuild_after_damage_reuses_nothing_it_cannot_trust(tmp_path):
     settings = _settings(corpus, tmp_path / "index", "faiss")
     encoder = FakeEncoder()
     data = ensure_index(settings, encoder)
-    from qa_service.store import current_build
+    from qa_service.index import current_build
 
     (current_build(settings.index_dir) / "windows.npy").write_bytes(b"damaged")
     before = encoder.calls
@@ -205,11 +206,11 @@ def test_a_milvus_collection_that_drifted_from_the_build_is_noticed_and_rebuilt(
     data.vectors.remove(ids)
     data.vectors.add(ids + 10_000, data.window_vectors[:3], data.window_attributes().take([0, 1, 2]))
     data.vectors.close()
-    from qa_service.indexer import store_loader
-    from qa_service.store import IndexCorrupt, load_index
+
+    from qa_service.index import IndexCorrupt, load_index
 
     with pytest.raises(IndexCorrupt, match="does not hold this build's vectors"):
-        load_index(settings.index_dir, store_loader(settings))
+        load_index(settings.index_dir, settings)
     before = encoder.calls
     again = ensure_index(settings, encoder)
     assert encoder.calls == before  # repaired from the build's own vectors, nothing re-embedded

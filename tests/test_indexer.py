@@ -9,15 +9,23 @@ import numpy as np
 import pytest
 
 from qa_service.corpus import Passage, split_sentences
-from qa_service.indexer import build_index, ensure_index, make_windows, sentence_spans, store_loader
-from qa_service.store import IndexCorrupt, IndexMismatch, IndexMissing, current_build, load_index
+from qa_service.index import (
+    IndexCorrupt,
+    IndexMismatch,
+    IndexMissing,
+    build_index,
+    current_build,
+    ensure_index,
+    load_index,
+)
+from qa_service.index.build import make_windows, sentence_spans
 
 from .conftest import FakeEncoder
 
 
 def test_round_trip(fake_settings, fake_encoder):
     built = build_index(fake_settings, fake_encoder)
-    loaded = load_index(fake_settings.index_dir, store_loader(fake_settings))
+    loaded = load_index(fake_settings.index_dir, fake_settings)
     assert [p.to_dict() for p in loaded.passages] == [p.to_dict() for p in built.passages]
     assert loaded.manifest.passages == 15
     assert loaded.manifest.documents == 1
@@ -31,7 +39,7 @@ def test_round_trip(fake_settings, fake_encoder):
         "windows.npy",
         "vectors.faiss",
     }
-    assert loaded.documents[0]["metadata"]["speaker"] == "H.E. Yerzhan Kazykhanov"
+    assert loaded.documents[0].metadata["speaker"] == "H.E. Yerzhan Kazykhanov"
 
 
 def test_manifest_records_what_it_was_built_from(fake_settings, fake_encoder):
@@ -103,7 +111,7 @@ def test_failed_build_leaves_previous_index(fake_settings, fake_encoder, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa_service.vector_store.FaissVectorStore.save", boom)
+    monkeypatch.setattr("qa_service.index.vectors.faiss.FaissVectorStore.save", boom)
     with pytest.raises(RuntimeError):
         ensure_index(fake_settings, fake_encoder, force=True)
     assert current_build(fake_settings.index_dir) == before
@@ -192,7 +200,7 @@ def test_sentence_vectors_how(fake_settings, how):
 def test_pooled_sentences_highlight_as_well_as_separate_ones(settings, encoder, tmp_path):
     """On the statement question set, the highlight of the best answer holds the gold words as often with
     pooled sentence vectors as with sentences embedded alone (one question of slack)."""
-    from qa_service.retriever import Retriever
+    from qa_service.ranking import Retriever
 
     from .conftest import DATA, read_jsonl
 

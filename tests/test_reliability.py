@@ -22,10 +22,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from qa_service.app import create_app
-from qa_service.indexer import ensure_index
-from qa_service.openapi import openapi_document
-from qa_service.retriever import Retriever
+from qa_service.http.app import create_app
+from qa_service.http.openapi import openapi_document
+from qa_service.index import ensure_index
+from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
 from .support import GatedEncoder

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa_service.indexer import build_index
-from qa_service.retriever import MODES, RankingParams, Retriever, _minmax
+from qa_service.index import build_index
+from qa_service.ranking import MODES, RankingParams, Retriever
+from qa_service.ranking.fusion import minmax as _minmax
 
 from .conftest import DATA, FakeEncoder, read_jsonl
 

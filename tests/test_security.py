@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from qa_service import api as api_module
-from qa_service.app import create_app
+from qa_service.http import api as api_module
+from qa_service.http.app import create_app
 from qa_service.settings import Settings, SettingsError
 
 from .conftest import STATEMENT_ID

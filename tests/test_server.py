@@ -136,7 +136,7 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path):
 
 
 def test_server_threads_leave_one_free_to_refuse():
-    from qa_service.server import server_threads
+    from qa_service.http.server import server_threads
     from qa_service.settings import Settings
 
     assert server_threads(Settings(threads=4, max_queue=4)) == 9

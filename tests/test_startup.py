@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from qa_service.cli import _index_ready
-from qa_service.store import current_build
+from qa_service.index import current_build
 
 from .conftest import ROOT
 
@@ -44,7 +44,7 @@ def test_the_master_preloads_no_thread_starting_library():
     forks the workers; Flask, FAISS and BM25 may (they are shared by the workers after the fork)."""
     script = (
         "import sys, json\n"
-        "from qa_service.server import preload\n"
+        "from qa_service.http.server import preload\n"
         "preload()\n"
         "names = ('onnxruntime', 'torch', 'sklearn', 'flask', 'faiss', 'bm25s')\n"
         "print(json.dumps({m: m in sys.modules for m in names}))\n"
@@ -68,8 +68,8 @@ def test_one_worker_admits_sixteen_clients_with_the_default_layout():
     import threading
     import time
 
-    from qa_service.overload import AdmissionGate
-    from qa_service.server import server_threads
+    from qa_service.http.gate import AdmissionGate
+    from qa_service.http.server import server_threads
     from qa_service.settings import Settings
 
     defaults = Settings()

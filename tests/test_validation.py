@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa_service.errors import BadRequest
-from qa_service.validation import parse_ask_args, parse_ask_json, validate_question
+from qa_service.http.validation import parse_ask_args, parse_ask_json, validate_question
 
 LIMITS = (3, 20, 1000)
 

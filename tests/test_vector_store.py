@@ -7,16 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_service.vector_store import (
-    EXACT_SUBSET,
-    FaissVectorStore,
-    IndexPlan,
-    MilvusVectorStore,
-    WindowAttributes,
-    WindowFilter,
-    index_plan,
-    milvus_expression,
-)
+from qa_service.index.filters import Attributes as WindowAttributes
+from qa_service.index.filters import Filter as WindowFilter
+from qa_service.index.vectors.base import EXACT_SUBSET, IndexPlan, index_plan
+from qa_service.index.vectors.faiss import FaissVectorStore
+from qa_service.index.vectors.milvus import MilvusVectorStore, milvus_expression
 
 STORES = ["faiss", "milvus"]
 DIM = 16
@@ -85,9 +80,9 @@ def test_filters_by_document_country_and_year(kind, tmp_path, data):
     cases = [
         (WindowFilter(documents=frozenset({"doc1", "doc3"})), np.isin(docs, ["doc1", "doc3"])),
         (WindowFilter(countries=frozenset({"KAZ"})), countries == "KAZ"),
-        (WindowFilter(year_min=2000, year_max=2005), (years >= 2000) & (years <= 2005)),
+        (WindowFilter(year_from=2000, year_to=2005), (years >= 2000) & (years <= 2005)),
         (
-            WindowFilter(documents=frozenset({"doc2"}), countries=frozenset({"USA"}), year_min=1995),
+            WindowFilter(documents=frozenset({"doc2"}), countries=frozenset({"USA"}), year_from=1995),
             (docs == "doc2") & (countries == "USA") & (years >= 1995),
         ),
         (WindowFilter(documents=frozenset({"nothing"})), np.zeros(300, bool)),
@@ -202,7 +197,7 @@ def test_index_plan_by_size():
 
 
 def test_milvus_expression_quotes_values():
-    where = WindowFilter(documents=frozenset({'a"b', "c"}), countries=frozenset({"KAZ"}), year_min=1992, year_max=2000)
+    where = WindowFilter(documents=frozenset({'a"b', "c"}), countries=frozenset({"KAZ"}), year_from=1992, year_to=2000)
     assert milvus_expression(where) == (
         'doc in ["a\\"b", "c"] and country in ["KAZ"] and year > 0 and year >= 1992 and year <= 2000'
     )
@@ -211,8 +206,8 @@ def test_milvus_expression_quotes_values():
 
 @pytest.mark.slow
 def test_milvus_and_faiss_give_the_same_answers_on_the_evaluation_questions(tmp_path, settings, encoder, retriever):
-    from qa_service.indexer import ensure_index
-    from qa_service.retriever import Retriever
+    from qa_service.index import ensure_index
+    from qa_service.ranking import Retriever
 
     from .conftest import DATA, read_jsonl
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from qa_service.web import human_date
+from qa_service.http.pages import human_date
 
 from .conftest import STATEMENT_ID
 

@@ -1,0 +1,47 @@
+"""The corpus: documents and their metadata, split into passages and sentences.
+
+``load_corpus`` reads the documents of a folder; ``split_passages`` makes the passages a reader would
+call paragraphs; ``importers`` puts files (the UN General Debate set, any text files) into a folder.
+Nothing here knows about models or indexes.
+"""
+
+from .documents import (
+    DOCUMENT_SUFFIXES,
+    SIDECAR_SUFFIX,
+    Document,
+    DocumentRecord,
+    corpus_files,
+    corpus_fingerprint,
+    country_of,
+    load_corpus,
+    load_document,
+    parse_front_matter,
+    year_of,
+)
+from .layout import SPLITTER_VERSION, split_passages
+from .passages import BLOCK_ROLE, Passage, context_prefix
+from .sentences import chunk_spans, split_sentences
+from .text import collapse_space, fold
+
+__all__ = [
+    "BLOCK_ROLE",
+    "DOCUMENT_SUFFIXES",
+    "SIDECAR_SUFFIX",
+    "SPLITTER_VERSION",
+    "Document",
+    "DocumentRecord",
+    "Passage",
+    "chunk_spans",
+    "collapse_space",
+    "context_prefix",
+    "corpus_files",
+    "corpus_fingerprint",
+    "country_of",
+    "fold",
+    "load_corpus",
+    "load_document",
+    "parse_front_matter",
+    "split_passages",
+    "split_sentences",
+    "year_of",
+]

@@ -1,0 +1,184 @@
+"""Question sets: our JSONL over a corpus folder, SQuAD v1.1 dev and ClapNQ dev, read in place.
+
+A question set is a corpus and questions with their gold: our own JSONL over the service's corpus
+(``{"question", "gold": [substrings]}``; a passage is a hit when it contains a gold substring after
+whitespace is collapsed and case folded), SQuAD v1.1 dev (each paragraph a passage, gold = the
+question's own paragraph) or ClapNQ dev (the distinct passages of both files pooled, gold = the
+question's own passage). ``qa-service eval`` and the benchmarks read the public sets through these
+loaders only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..corpus import DocumentRecord, Passage, collapse_space, split_sentences
+from ..index import PassageSource
+
+#: Bumped when a dataset loader changes what passages it makes, so cached indexes are rebuilt.
+LOADER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A question and its gold: passage ids (datasets) or substrings a hit must contain (our JSONL)."""
+
+    text: str
+    gold_ids: frozenset[int] = frozenset()
+    gold_texts: tuple[str, ...] = ()
+
+
+@dataclass
+class QuestionSet:
+    """Answerable questions, out-of-scope questions and the corpus they are asked of.
+
+    ``passages`` is None for a set asked of the service's corpus folder (``corpus_dir``); otherwise the
+    passages are made by the loader and ``sources`` fingerprints the files they came from.
+    """
+
+    name: str
+    questions: list[EvalQuestion]
+    out_of_scope: list[str] = field(default_factory=list)
+    passages: list[Passage] | None = None
+    documents: list[DocumentRecord] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    corpus_dir: Path | None = None
+    embed_context: bool | None = None  # None: the service's setting
+    out_of_scope_kinds: list[str] = field(default_factory=list)  # e.g. off_topic, near_miss (our JSONL)
+
+    def source(self) -> PassageSource | None:
+        """The set's ready-made passages to index (None: the set is asked of a corpus folder)."""
+        if self.passages is None:
+            return None
+        return PassageSource(self.passages, self.documents, self.sources)
+
+    def sample(self, limit: int | None, seed: int = 13) -> QuestionSet:
+        """The same set with at most ``limit`` answerable and ``limit`` out-of-scope questions (seeded)."""
+        if not limit:
+            return self
+        rng = random.Random(seed)
+        pick = lambda items: items if len(items) <= limit else rng.sample(items, limit)  # noqa: E731
+        copy = QuestionSet(**{**self.__dict__})
+        copy.questions = pick(self.questions)
+        pairs = pick(list(zip(self.out_of_scope, self.out_of_scope_kinds or [""] * len(self.out_of_scope))))
+        copy.out_of_scope = [q for q, _ in pairs]
+        copy.out_of_scope_kinds = [k for _, k in pairs] if self.out_of_scope_kinds else []
+        return copy
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSON-lines file (blank lines skipped)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def load_jsonl_set(
+    path: Path, corpus_dir: Path, out_of_scope: Path | None = None, name: str | None = None
+) -> QuestionSet:
+    """Our own format: ``{"question", "gold": [substrings]}`` rows, asked of ``corpus_dir``.
+
+    Out-of-scope rows (``{"question", ...}`` without gold) come from ``out_of_scope`` when given.
+    """
+    questions = []
+    for row in read_jsonl(path):
+        gold = row.get("gold") or []
+        gold = [gold] if isinstance(gold, str) else list(gold)
+        if not gold:
+            raise ValueError(f"{path}: question without gold: {row.get('question')!r}")
+        questions.append(EvalQuestion(row["question"], gold_texts=tuple(gold)))
+    rows = read_jsonl(out_of_scope) if out_of_scope else []
+    return QuestionSet(
+        name or path.stem,
+        questions,
+        [row["question"] for row in rows],
+        corpus_dir=corpus_dir,
+        out_of_scope_kinds=[str(row.get("kind", "")) for row in rows],
+    )
+
+
+def _passage(doc_id: str, title: str, number: int, text: str) -> Passage:
+    text = collapse_space(text)
+    return Passage(
+        doc_id=doc_id,
+        doc_title=title,
+        number=number,
+        text=text,
+        first_line=1,
+        last_line=1,
+        start_char=0,
+        end_char=len(text),
+        sentences=tuple(split_sentences(text)),
+    )
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_squad(path: Path) -> QuestionSet:
+    """SQuAD v1.1 dev (``dev-v1.1.json`` or its folder): every paragraph a passage, 10,570 questions."""
+    path = path / "dev-v1.1.json" if path.is_dir() else path
+    data = json.loads(path.read_text(encoding="utf-8"))
+    passages: list[Passage] = []
+    documents: list[dict] = []
+    questions: list[EvalQuestion] = []
+    for article in data["data"]:
+        title = article["title"].replace("_", " ")
+        doc_id = f"squad/{article['title']}"
+        documents.append(DocumentRecord(doc_id, title, path.name))
+        for n, paragraph in enumerate(article["paragraphs"], start=1):
+            pid = len(passages)
+            passages.append(_passage(doc_id, title, n, paragraph["context"]))
+            questions.extend(EvalQuestion(qa["question"].strip(), gold_ids=frozenset({pid})) for qa in paragraph["qas"])
+    sources = {path.name: _file_hash(path), "loader": f"squad-{LOADER_VERSION}"}
+    return QuestionSet("squad-dev", questions, [], passages, documents, sources)
+
+
+def load_clapnq(folder: Path) -> QuestionSet:
+    """ClapNQ dev: the distinct passages of the answerable and unanswerable files pooled as the corpus.
+
+    The 300 answerable questions have their own passage as gold; the unanswerable ones are kept as
+    out-of-scope questions (their own passage is in the corpus but does not answer them).
+    """
+    files = {kind: folder / f"clapnq_dev_{kind}.jsonl" for kind in ("answerable", "unanswerable")}
+    passages: list[Passage] = []
+    documents: dict[str, DocumentRecord] = {}
+    by_key: dict[tuple[str, str], int] = {}
+    questions: list[EvalQuestion] = []
+    oos: list[str] = []
+    for kind, path in files.items():
+        for row in read_jsonl(path):
+            ids = set()
+            for item in row["passages"]:
+                title, text = item.get("title", "").strip(), collapse_space(item["text"])
+                key = (title, text)
+                if key not in by_key:
+                    doc_id = f"clapnq/{title}"
+                    documents.setdefault(doc_id, DocumentRecord(doc_id, title, path.name))
+                    by_key[key] = len(passages)
+                    passages.append(_passage(doc_id, title, len(passages) + 1, text))
+                ids.add(by_key[key])
+            if kind == "answerable":
+                questions.append(EvalQuestion(row["input"].strip(), gold_ids=frozenset(ids)))
+            else:
+                oos.append(row["input"].strip())
+    sources = {p.name: _file_hash(p) for p in files.values()} | {"loader": f"clapnq-{LOADER_VERSION}"}
+    # Each passage has its own article title, which says what it is about: embedded with it (as the
+    # issue's ClapNQ baselines are), unlike a single-document corpus where every passage shares one title.
+    return QuestionSet("clapnq-dev", questions, oos, passages, list(documents.values()), sources, embed_context=True)
+
+
+def load_question_set(spec: str, corpus_dir: Path, out_of_scope: Path | None = None) -> QuestionSet:
+    """A set from a path: a SQuAD json (or its folder), a ClapNQ folder, or a JSONL of our format."""
+    path = Path(spec)
+    if path.is_dir() and (path / "dev-v1.1.json").is_file() or path.name == "dev-v1.1.json":
+        return load_squad(path)
+    if path.is_dir() and (path / "clapnq_dev_answerable.jsonl").is_file():
+        return load_clapnq(path)
+    if path.is_file() and path.suffix == ".jsonl":
+        return load_jsonl_set(path, corpus_dir, out_of_scope)
+    raise ValueError(f"{spec}: not a SQuAD file, a ClapNQ folder or a .jsonl question set")

@@ -1,0 +1,103 @@
+"""``qa-service eval``: load each question set, index it, evaluate it, optionally calibrate no_answer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..encoders import make_encoder
+from ..ranking import RankingParams, Retriever
+from ..settings import Settings
+from .calibration import Calibration, calibrate, collect_evidence
+from .datasets import load_question_set
+from .metrics import DEFAULT_MODES, PrecomputedQueries, evaluate, prepare_index
+from .report import format_table
+
+DEFAULT_SET = Path("tests/data/statement_questions.jsonl")
+DEFAULT_OUT_OF_SCOPE = Path("tests/data/statement_out_of_scope.jsonl")
+
+
+def run_cli(
+    settings: Settings,
+    specs: Sequence[str],
+    out_of_scope: str | None,
+    limit: int | None,
+    modes: Sequence[str],
+    overrides: Sequence[str],
+    cache_dir: Path,
+    misses: int = 0,
+    calibrate_rule: bool = False,
+    titles: bool | None = None,
+) -> tuple[str, dict]:
+    """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
+    params = RankingParams.from_settings(settings, overrides)
+    if not specs:
+        specs = [str(DEFAULT_SET)]
+        out_of_scope = out_of_scope or (str(DEFAULT_OUT_OF_SCOPE) if DEFAULT_OUT_OF_SCOPE.is_file() else None)
+    qsets = [
+        load_question_set(spec, settings.corpus_dir, Path(out_of_scope) if out_of_scope else None).sample(limit)
+        for spec in specs
+    ]
+    if titles is not None:
+        for qset in qsets:
+            qset.embed_context = titles
+    # The service's encoder (QA_ENCODER), as the API embeds; set up for batches: the sets are built here.
+    encoder = make_encoder(settings, cache_size=0, batch_work=True)
+    reports = []
+    calibrations: dict[str, Calibration] = {}
+    wrong: dict[str, list] = {}
+    for qset in qsets:
+        index = prepare_index(qset, settings, encoder, cache_dir)
+        queries = PrecomputedQueries(encoder, [q.text for q in qset.questions] + qset.out_of_scope, settings.batch_size)
+        retriever = Retriever(index, queries, params)
+        reports.append(evaluate(retriever, qset, tuple(modes) or DEFAULT_MODES))
+        if calibrate_rule and qset.out_of_scope:
+            calibrations[qset.name] = calibrate(
+                collect_evidence(retriever, [q.text for q in qset.questions]),
+                collect_evidence(retriever, qset.out_of_scope),
+            )
+        if misses:
+            wrong[qset.name] = [
+                ("answerable flagged", q.text, e)
+                for q, e in zip(qset.questions, collect_evidence(retriever, [q.text for q in qset.questions]))
+                if retriever.no_answer(e)
+            ] + [
+                ("out-of-scope not flagged", t, e)
+                for t, e in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope))
+                if not retriever.no_answer(e)
+            ]
+    text = format_table(reports)
+    lines = [text]
+    for name, c in calibrations.items():
+        r = c.rule
+        lines.append(
+            f"\nno-answer rule fitted on {name}: dense + {r.sentence_coef}·sentence + {r.coverage_coef}·coverage "
+            f"< {r.threshold}, or a name/number the corpus lacks, or no number/date where one is asked\n"
+            f"  on the questions it was fitted on: out-of-scope flagged {c.out_of_scope_flagged:.3f}, "
+            f"answerable flagged {c.answerable_flagged:.3f}\n"
+            f"  {c.folds}-fold cross-validated: out-of-scope flagged {c.cv_out_of_scope_flagged:.3f}, "
+            f"answerable flagged {c.cv_answerable_flagged:.3f}"
+        )
+    for name, items in wrong.items():
+        for what, question, e in items[: 2 * misses]:
+            lines.append(
+                f"  {what} [{name}]: {question}  (dense {e.dense}, sentence {e.sentence}, coverage {e.coverage}, "
+                f"confidence {e.confidence}, names {list(e.unknown_names)}, missing {e.missing_answer})"
+            )
+    for report in reports:
+        for miss in report.misses[:misses]:
+            lines.append(
+                f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}"
+            )
+    data = {
+        "params": dataclasses.asdict(params),
+        "model": encoder.identity,
+        "embed_context": {
+            q.name: settings.embed_context if q.embed_context is None else q.embed_context for q in qsets
+        },
+        "limit": limit,
+        "sets": [r.to_json() for r in reports],
+        "calibration": {name: dataclasses.asdict(c) for name, c in calibrations.items()},
+    }
+    return "\n".join(lines), data

@@ -1,0 +1,135 @@
+"""The Flask app factory: load the retriever once, register blueprints, errors, headers and guards.
+
+Guards, in the order a request meets them: the rate limit per client (``QA_RATE_LIMIT``, off by
+default), the admission gate of the worker (``overload.py``: 503 when its threads and queue are full),
+the API key (``api.py``), then validation.
+Health probes and static files pass every guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata as importlib_metadata
+
+from flask import Flask, Response, request
+
+from ..encoders import Encoder, make_encoder
+from ..index import IndexData, Progress, ensure_index
+from ..ranking import RankingParams, Retriever
+from ..settings import Settings
+from .api import api
+from .errors import register_error_handlers
+from .gate import install_gate
+from .health import health
+from .hotswap import IndexWatcher
+from .pages import web
+from .state import EXTENSION_KEY, ServiceState
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+#: Endpoints that no guard (rate limit, in-flight limit) applies to.
+UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static"})
+
+
+def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Retriever:
+    """A retriever over ``index`` with the ranking settings."""
+    return Retriever(index, encoder, RankingParams.from_settings(settings))
+
+
+def build_retriever(settings: Settings, progress: Progress | None = None, encoder: Encoder | None = None) -> Retriever:
+    """Load the encoder and the index (building it when missing or stale) and wrap them in a retriever."""
+    if encoder is None:
+        encoder = make_encoder(settings)
+    index = ensure_index(settings, encoder, progress)
+    encoder.warm_up()
+    return make_retriever(settings, index, encoder)
+
+
+def create_app(
+    settings: Settings | None = None, retriever: Retriever | None = None, encoder: Encoder | None = None
+) -> Flask:
+    """Build the WSGI app.
+
+    Args:
+        settings: the configuration; read from the environment when omitted.
+        retriever: an already loaded retriever (tests share one); built from ``settings`` when omitted.
+        encoder: the encoder to build the retriever with (default: the model named in ``settings``).
+
+    Raises:
+        IndexProblem: the index is missing, damaged or stale and ``QA_REBUILD=never``.
+    """
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        QA_VERSION=_version(),
+    )
+    app.json.sort_keys = False
+    state = ServiceState(settings, retriever or build_retriever(settings, encoder=encoder))
+    app.extensions[EXTENSION_KEY] = state
+    app.register_blueprint(api)
+    app.register_blueprint(health)
+    app.register_blueprint(web)
+    register_error_handlers(app)
+    if settings.rate_limit:
+        _install_rate_limit(app, settings)
+    app.extensions["qa_gate"] = install_gate(
+        app, settings.threads, settings.max_queue, settings.queue_seconds, _unguarded
+    )
+    watcher = IndexWatcher(state, lambda index: make_retriever(settings, index, state.current.encoder))
+    app.extensions["qa_index_watcher"] = watcher
+    if settings.index_poll_seconds:
+        watcher.start(settings.index_poll_seconds)
+    app.after_request(_security_headers)
+    # A page in a browser holds no secret: with a key, it answers as a plain form instead of calling the API.
+    app.context_processor(lambda: {"api_key_required": bool(settings.api_key)})
+    return app
+
+
+def _unguarded() -> bool:
+    return request.endpoint in UNGUARDED_ENDPOINTS
+
+
+def _install_rate_limit(app: Flask, settings: Settings) -> None:
+    """Limit requests per client address with Flask-Limiter; 429 with Retry-After beyond the limit."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        application_limits=[settings.rate_limit],
+        storage_uri=settings.rate_limit_storage,
+        headers_enabled=True,
+        retry_after="delta-seconds",
+        strategy="moving-window",
+    )
+    limiter.request_filter(_unguarded)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _version() -> str:
+    try:
+        return importlib_metadata.version("qa-service")
+    except importlib_metadata.PackageNotFoundError:
+        return "0"

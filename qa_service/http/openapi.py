@@ -1,0 +1,386 @@
+"""The OpenAPI 3.1 document of the JSON API, built from the settings so that limits stay true."""
+
+from __future__ import annotations
+
+from ..ranking import RankingParams
+from ..settings import Settings
+from .validation import FILTER_LIMITS, QUESTION_PATTERN
+
+_SENTENCE_WEIGHT = RankingParams().sentence_weight
+_CENTERING = RankingParams().centering
+
+
+def _error(description: str, headers: dict | None = None) -> dict:
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}}
+
+
+def _guard_errors(settings: Settings, protected: bool) -> dict:
+    """Responses every guarded route may give: 401 (with a key, on protected routes), 429 (with a rate
+    limit) and 503 (always: the in-flight limit)."""
+    errors = {
+        "503": _error("The worker is answering as many requests as it may; retry after Retry-After.", _RETRY_AFTER)
+    }
+    if settings.rate_limit:
+        errors["429"] = _error(f"Over the rate limit of this client ({settings.rate_limit}).", _RETRY_AFTER)
+    if settings.api_key and protected:
+        errors["401"] = _error(
+            "Missing or wrong API key.",
+            {"WWW-Authenticate": {"description": "How to authenticate.", "schema": {"type": "string"}}},
+        )
+    return errors
+
+
+def openapi_document(settings: Settings) -> dict:
+    """The API description served at ``/api/v1/openapi.json``."""
+    question = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_question_chars,
+        "pattern": QUESTION_PATTERN,
+        "description": "The question in plain language: at least one letter or digit, no NUL character.",
+    }
+    top_k = {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": settings.max_top_k,
+        "default": settings.default_top_k,
+        "description": "How many answers to return.",
+    }
+    guarded = _guard_errors(settings, protected=True)
+
+    def names(most: int, longest: int) -> dict:
+        return {
+            "oneOf": [
+                {"type": "string", "maxLength": longest},
+                {"type": "array", "items": {"type": "string", "maxLength": longest}, "maxItems": most},
+                {"type": "null"},
+            ]
+        }
+
+    filters = {
+        "document": {
+            **names(*FILTER_LIMITS["document"]),
+            "description": "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches nothing). In a query string: comma-separated.",
+        },
+        "country": {
+            **names(*FILTER_LIMITS["country"]),
+            "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated.",
+        },
+        "year_from": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 9999,
+            "description": "Only documents of this year or later (documents without a year are left out; a range that ends before it starts matches nothing).",
+        },
+        "year_to": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 9999,
+            "description": "Only documents of this year or earlier.",
+        },
+        "group_by_document": {
+            "type": ["boolean", "null"],
+            "default": False,
+            "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`.",
+        },
+    }
+    errors = {
+        "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
+        "404": _error("Unknown route."),
+        "405": _error("Method not allowed."),
+        "413": _error(f"Body over {settings.max_body_bytes} bytes."),
+        "415": _error("Body is not application/json."),
+        **guarded,
+    }
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "statement-qa",
+            "version": "1.0.0",
+            "description": "Semantic question answering over a corpus of statements: ask a question, get the "
+            "passages that answer it, the best sentence highlighted.",
+        },
+        "paths": {
+            "/api/v1/ask": {
+                "get": {
+                    "summary": "Answer a question (query string)",
+                    "operationId": "askGet",
+                    "parameters": [
+                        {"name": "question", "in": "query", "required": True, "schema": question},
+                        {"name": "top_k", "in": "query", "required": False, "schema": top_k},
+                        *(
+                            {
+                                "name": name,
+                                "in": "query",
+                                "required": False,
+                                "schema": _query_schema(name, schema),
+                                "description": schema["description"],
+                            }
+                            for name, schema in filters.items()
+                        ),
+                    ],
+                    "responses": {"200": _ok("#/components/schemas/AskResponse", "Ranked answers."), **errors},
+                },
+                "post": {
+                    "summary": "Answer a question (JSON body)",
+                    "operationId": "askPost",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AskRequest"}}},
+                    },
+                    "responses": {"200": _ok("#/components/schemas/AskResponse", "Ranked answers."), **errors},
+                },
+            },
+            "/api/v1/documents": {
+                "get": {
+                    "summary": "List the corpus documents",
+                    "operationId": "listDocuments",
+                    "responses": {"200": _ok("#/components/schemas/DocumentList", "Every document."), **guarded},
+                }
+            },
+            "/api/v1/documents/{id}": {
+                "get": {
+                    "summary": "One document with its passages",
+                    "operationId": "getDocument",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _ok("#/components/schemas/DocumentDetail", "The document."),
+                        "404": _error("No such document."),
+                        **guarded,
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_guard_errors(settings, protected=False),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": _ok("#/components/schemas/Health", "The process answers.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "operationId": "readyz",
+                    "responses": {"200": _ok("#/components/schemas/Ready", "The index is loaded.")},
+                }
+            },
+        },
+        "components": {"schemas": _schemas(question, top_k, settings, filters)},
+    }
+    if settings.api_key:
+        document["components"]["securitySchemes"] = {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+        document["security"] = [{"apiKey": []}, {"bearer": []}]
+        for path in ("/healthz", "/readyz"):
+            document["paths"][path]["get"]["security"] = []
+    return document
+
+
+def _query_schema(name: str, schema: dict) -> dict:
+    """A filter's schema in a query string: lists are comma-separated there."""
+    if name in FILTER_LIMITS:
+        most, longest = FILTER_LIMITS[name]
+        return {
+            "type": "string",
+            "minLength": 1,
+            "pattern": f"^[^,]{{0,{longest}}}(,[^,]{{0,{longest}}}){{0,{most - 1}}}$",
+        }
+    kept = {k: v for k, v in schema.items() if k != "description"}
+    kept["type"] = [t for t in kept["type"] if t != "null"][0]  # a query string has no null
+    return kept
+
+
+def _ok(ref: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> dict:
+    integer_pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    document_fields = {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "path": {"type": "string", "description": "The source file, relative to the corpus folder."},
+        "metadata": {"type": "object", "description": "Front matter or sidecar metadata (speaker, date, ...)."},
+    }
+    return {
+        "AskRequest": {
+            "type": "object",
+            "required": ["question"],
+            "additionalProperties": False,
+            "properties": {
+                "question": question,
+                "top_k": {
+                    **top_k,
+                    "type": ["integer", "null"],
+                    "description": "How many answers to return (null: the default).",
+                },
+                **filters,
+            },
+        },
+        "AskResponse": {
+            "type": "object",
+            "required": ["question", "answers", "no_answer", "took_ms"],
+            "additionalProperties": False,
+            "properties": {
+                "question": {"type": "string"},
+                "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
+                "no_answer": {
+                    "type": "boolean",
+                    "description": "True when the corpus does not seem to answer (the closest passages are "
+                    "still listed): the best passage cosine (`scores.dense` of the closest passage) is below "
+                    f"{settings.no_answer_threshold}, or the question names something the corpus never mentions "
+                    "(a capitalised name, a year, a figure), or it asks for a number or a date ('how many', "
+                    "'when') and the best passage holds none. Calibrated with `qa-service eval --calibrate`.",
+                },
+                "took_ms": {"type": "number", "description": "Time spent answering, in milliseconds."},
+            },
+        },
+        "Answer": {
+            "type": "object",
+            "required": ["score", "text", "highlight", "source"],
+            "properties": {
+                "rank": {"type": "integer", "minimum": 1},
+                "score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "Ranking score in [0, 1], on the same scale for every question: "
+                    f"{settings.dense_weight} × semantic + {round(1 - settings.dense_weight, 4)} × lexical, where "
+                    f"semantic = {round(1 - _SENTENCE_WEIGHT, 4)} × passage cosine + {_SENTENCE_WEIGHT} × "
+                    f"best-sentence cosine, each cosine less {_CENTERING} × that text's dot product with the "
+                    "average of the corpus's passage vectors (what every passage shares; below 0 counts as 0) "
+                    "and lexical = BM25 ÷ the sum of the IDFs of the question's content words, capped at 1 "
+                    "(1 ≈ every content word of the question present). Unrelated text scores near 0; higher is "
+                    "better, and scores of different questions can be compared.",
+                },
+                "text": {"type": "string", "description": "The passage, line wraps joined."},
+                "highlight": {
+                    "type": "object",
+                    "required": ["text", "start", "end"],
+                    "description": "The sentence that best answers: text[start:end].",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "start": {"type": "integer", "minimum": 0},
+                        "end": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "source": {
+                    "type": "object",
+                    "required": ["document", "title", "passage", "lines"],
+                    "properties": {
+                        "document": {"type": "string"},
+                        "title": {"type": "string"},
+                        "passage": {"type": "integer", "minimum": 1},
+                        "lines": {**integer_pair, "description": "First and last line in the source file (1-based)."},
+                        "chars": {**integer_pair, "description": "Half-open character range in the source file."},
+                        "metadata": {
+                            "type": "object",
+                            "description": "The document's metadata: title, country, session, year, speaker, post, ... as the corpus gives them.",
+                        },
+                    },
+                },
+                "more": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Answer"},
+                    "description": "With group_by_document: the document's next best passages (without rank).",
+                },
+                "scores": {
+                    "type": "object",
+                    "description": "The parts of the score: dense = cosine similarity of question and passage "
+                    "(-1..1; unrelated text sits near 0, close paraphrases above 0.6), sentence = cosine of the "
+                    "best sentence, lexical = raw BM25 score (0 = no content word shared; grows with the rarity "
+                    "and number of shared words).",
+                    "properties": {
+                        "dense": {"type": "number"},
+                        "lexical": {"type": "number"},
+                        "sentence": {"type": "number"},
+                    },
+                },
+                "matched_terms": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Words of the passage that match the question's content words (same stem).",
+                },
+            },
+        },
+        "DocumentSummary": {
+            "type": "object",
+            "required": ["id", "title", "passages"],
+            "properties": {**document_fields, "passages": {"type": "integer", "minimum": 0}},
+        },
+        "DocumentList": {
+            "type": "object",
+            "required": ["documents"],
+            "properties": {"documents": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentSummary"}}},
+        },
+        "DocumentDetail": {
+            "type": "object",
+            "required": ["id", "title", "passages"],
+            "properties": {
+                **document_fields,
+                "passages": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["number", "text", "lines"],
+                        "properties": {
+                            "number": {"type": "integer", "minimum": 1},
+                            "text": {"type": "string"},
+                            "kind": {"type": "string", "enum": ["paragraph", "block"]},
+                            "lines": integer_pair,
+                            "chars": integer_pair,
+                        },
+                    },
+                },
+            },
+        },
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "Ready": {
+            "type": "object",
+            "required": ["status", "documents", "passages", "model", "index_built_at"],
+            "properties": {
+                "status": {"type": "string"},
+                "documents": {"type": "integer"},
+                "passages": {"type": "integer"},
+                "model": {"type": "string"},
+                "index_built_at": {"type": "string"},
+                "version": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+    }

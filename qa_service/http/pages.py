@@ -1,0 +1,163 @@
+"""The web page: a question form with answers and the document view.
+
+The page is rendered on the server and works without JavaScript (a plain GET form, ``/?q=...&k=...``);
+``static/app.js`` upgrades it to ask through the JSON API without reloading, keeping the same URL so
+that answers can be shared and back/forward work. The markup of an answer is built in two places, the
+``index.html`` template and ``app.js``; ``tests/test_browser.py`` checks that both give the same page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, render_template, request
+
+from ..errors import ApiError
+from ..ranking.bm25 import words as _words
+from .api import ask_with
+from .state import service
+from .validation import FILTER_FIELDS, parse_ask_args
+
+web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+EXAMPLES = (
+    "Who delivered the statement, and when?",
+    "When did Kazakhstan accede to the nuclear terrorism convention?",
+    "What does Kazakhstan see as root causes of terrorism?",
+    "Which regional organisation in Asia is mentioned?",
+    "What did the religious leaders' congress agree on?",
+)
+
+#: The choices of the "answers to show" control (those above the configured maximum are left out).
+TOP_K_CHOICES = (1, 3, 5, 10, 20)
+
+
+def human_date(value: object) -> str:
+    """An ISO date as people read it ("12 October 2020"); anything else unchanged."""
+    try:
+        day = date.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    return f"{day.day} {day:%B %Y}"
+
+
+def corpus_header() -> dict:
+    """What the page header says about the corpus: the one document's title, speaker and date, or a count.
+
+    With several documents the header names how many there are; each answer names its own document.
+    """
+    documents = service().retriever.documents()
+    header = {"title": "", "speaker": "", "post": "", "date": "", "date_text": "", "agenda": "", "document": ""}
+    if len(documents) == 1:
+        doc = documents[0]
+        meta = doc.metadata
+        header.update(
+            title=doc.title,
+            speaker=str(meta.get("speaker", "")),
+            post=str(meta.get("post", "")),
+            date=str(meta.get("date", "")),
+            date_text=human_date(meta.get("date", "")),
+            agenda=str(meta.get("agenda_item", "")),
+            document=doc.id,
+        )
+    else:
+        header["title"] = f"{len(documents)} statements"
+    header["documents"] = len(documents)
+    return header
+
+
+@web.get("/")
+def index() -> tuple[str, int]:
+    """The form; with ``?q=`` it also shows the answers, rendered on the server."""
+    settings = service().settings
+    question = request.args.get("q", "")
+    k_raw = request.args.get("k", "")
+    result, error = None, None
+    top_k = settings.default_top_k
+    chosen = {name: request.args.get(name, "").strip() for name in FILTER_FIELDS}
+    if question.strip():
+        args = {"question": [question], "top_k": [k_raw] if k_raw else []}
+        args.update({name: [value] for name, value in chosen.items() if value})
+        try:
+            parsed = parse_ask_args(args, settings.default_top_k, settings.max_top_k, settings.max_question_chars)
+            top_k = parsed.top_k
+            result = ask_with(service().retriever, parsed)
+        except ApiError as exc:
+            error = exc.message
+    elif k_raw.strip().isdigit() and 1 <= int(k_raw) <= settings.max_top_k:
+        top_k = int(k_raw)  # keep the chosen count on an empty form
+    choices = [k for k in TOP_K_CHOICES if k <= settings.max_top_k]
+    if top_k not in choices:
+        choices = sorted({*choices, top_k})
+    page = render_template(
+        "index.html",
+        corpus=corpus_header(),
+        examples=EXAMPLES,
+        question=question,
+        top_k=top_k,
+        top_k_choices=choices,
+        max_chars=settings.max_question_chars,
+        result=result,
+        error=error,
+        facets=_facets(),
+        chosen=chosen,
+    )
+    return page, 400 if error else 200
+
+
+def _facets() -> dict | None:
+    """The corpus picker's choices (documents, countries, years), when there is more than one document."""
+    facets = service().retriever.facets()
+    if len(facets["documents"]) < 2:
+        return None
+    return {**facets, "documents": sorted(facets["documents"], key=lambda d: d["title"].casefold())}
+
+
+@web.get("/documents/<path:doc_id>")
+def document(doc_id: str) -> str:
+    """The whole document as numbered passages; ``?p=N`` marks passage N (the link adds ``#p-N`` to scroll)."""
+    found = service().retriever.document(doc_id)
+    if found is None:
+        abort(404)
+    doc, passages = found
+    marked = request.args.get("p", type=int)
+    meta = doc.metadata
+    return render_template(
+        "document.html",
+        doc=doc,
+        meta=meta,
+        date_text=human_date(meta.get("date", "")),
+        passages=passages,
+        marked=marked,
+    )
+
+
+@web.app_template_filter("marked_parts")
+def marked_parts(answer) -> list[tuple[bool, list[tuple[str, bool]]]]:
+    """The passage text as segments (before, highlighted sentence, after) for the template.
+
+    Each segment is ``(is_highlight, parts)`` and each part ``(text, is_matched_term)``, so that the
+    template wraps the whole sentence in one ``<mark>`` and the matched words in ``<b>``.
+    """
+    text = answer.passage.text
+    start, end = answer.highlight.start, answer.highlight.end
+    wanted = {t.lower() for t in answer.matched_terms}
+    matches = [(a, b) for word, a, b in _words(text) if word.lower() in wanted]
+    segments = []
+    for seg_start, seg_end, is_highlight in ((0, start, False), (start, end, True), (end, len(text), False)):
+        if seg_start >= seg_end:
+            continue
+        parts: list[tuple[str, bool]] = []
+        pos = seg_start
+        for a, b in matches:
+            a, b = max(a, seg_start), min(b, seg_end)
+            if a < pos or a >= b:
+                continue
+            if a > pos:
+                parts.append((text[pos:a], False))
+            parts.append((text[a:b], True))
+            pos = b
+        if pos < seg_end:
+            parts.append((text[pos:seg_end], False))
+        segments.append((is_highlight, parts))
+    return segments

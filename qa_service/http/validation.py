@@ -1,0 +1,240 @@
+"""Checking an ask request's fields, from a JSON body or a query string, before any work is done."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadRequest
+
+ASK_FIELDS = frozenset({"question", "top_k", "document", "country", "year_from", "year_to", "group_by_document"})
+FILTER_FIELDS = ("document", "country", "year_from", "year_to", "group_by_document")
+#: How many values a list filter takes, and how long each may be: (values, characters). Small enough
+#: that any request the OpenAPI schema allows fits the body limit.
+FILTER_LIMITS = {"document": (10, 64), "country": (20, 16)}
+
+#: The rule of ``validate_question`` as a JSON Schema (ECMA-262, Unicode) pattern, for the OpenAPI
+#: document: no NUL anywhere and at least one letter or digit (``str.isalnum`` is exactly the Unicode
+#: categories L and N).
+QUESTION_PATTERN = r"^[^\u0000]*[\p{L}\p{N}][^\u0000]*$"
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    """A validated question, how many answers to return, and which documents to ask (None: all)."""
+
+    question: str
+    top_k: int
+    documents: tuple[str, ...] | None = None
+    countries: tuple[str, ...] | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    group_by_document: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set."""
+        return any(v is not None for v in (self.documents, self.countries, self.year_from, self.year_to))
+
+
+class _DuplicateField(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise _DuplicateField(name)
+        seen[name] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json_body(raw: bytes) -> Any:
+    """Decode a request body as strict JSON.
+
+    Python's decoder takes the last of duplicate keys and accepts ``NaN``/``Infinity``; another parser in
+    front of the service may read the same body differently, so both are refused here. Nesting too deep
+    for the decoder is refused like any other malformed body.
+    """
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_fields, parse_constant=_no_constant)
+    except _DuplicateField as exc:
+        raise BadRequest("duplicate_field", f"Field {exc.name!r} is given more than once.") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("invalid_json", "The request body is not valid JSON.") from None
+
+
+def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int) -> AskRequest:
+    """Validate a decoded JSON body: an object with ``question`` (string) and optional ``top_k`` (integer)."""
+    if not isinstance(body, dict):
+        raise BadRequest("invalid_body", "The request body must be a JSON object.")
+    unknown = sorted(set(body) - ASK_FIELDS)
+    if unknown:
+        raise BadRequest(
+            "unknown_field", f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ASK_FIELDS))}."
+        )
+    question = validate_question(body.get("question"), max_chars)
+    top_k = body.get("top_k", default_top_k)
+    if top_k is None:
+        top_k = default_top_k
+    # bool is an int in Python; true/false is not a count. JSON has one number type, so 3.0 is 3.
+    if isinstance(top_k, float) and top_k.is_integer():
+        top_k = int(top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int):
+        raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
+    group = body.get("group_by_document")
+    group = False if group is None else group
+    if not isinstance(group, bool):
+        raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
+    return _with_years(
+        AskRequest(
+            question,
+            _check_top_k(top_k, max_top_k),
+            documents=_names("document", body.get("document")),
+            countries=_countries(_names("country", body.get("country"))),
+            group_by_document=group,
+        ),
+        body.get("year_from"),
+        body.get("year_to"),
+    )
+
+
+def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k: int, max_chars: int) -> AskRequest:
+    """Validate query-string parameters (each name mapped to all its values)."""
+    for name in ("question", "top_k"):  # a fixed order: the same request always gets the same error
+        if len(args.get(name, [])) > 1:
+            raise BadRequest(f"invalid_{name}", f"Give {name} once, not {len(args[name])} times.")
+    question = validate_question((args.get("question") or [None])[0], max_chars)
+    raw = (args.get("top_k") or [None])[0]
+    if raw is None:
+        top_k = default_top_k
+    elif not _INTEGER.fullmatch(raw.strip()):
+        raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}.")
+    else:
+        top_k = _check_top_k(int(raw.strip()), max_top_k)
+    for name in FILTER_FIELDS:
+        if len(args.get(name, [])) > 1:
+            raise BadRequest(f"invalid_{name}", f"Give {name} once, not {len(args[name])} times.")
+    given = {name: (args.get(name) or [None])[0] for name in FILTER_FIELDS}
+    for name, value in given.items():
+        if value == "":
+            raise BadRequest(f"invalid_{name}", f"{name} is empty; leave it out to not filter.")
+    group = given["group_by_document"]
+    if group not in (None, "true", "false"):
+        raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
+    return _with_years(
+        AskRequest(
+            question,
+            top_k,
+            documents=_names("document", _comma_list("document", given["document"])),
+            countries=_countries(_names("country", _comma_list("country", given["country"]))),
+            group_by_document=group == "true",
+        ),
+        _year_text("year_from", given["year_from"]),
+        _year_text("year_to", given["year_to"]),
+    )
+
+
+def _comma_list(field: str, raw: str | None) -> list[str] | None:
+    """Several values of a list filter in a query string, comma-separated: ``country=KAZ,USA``."""
+    if raw is None:
+        return None
+    items = raw.split(",")
+    most, longest = FILTER_LIMITS[field]
+    if len(items) > most or any(len(item) > longest for item in items):
+        raise BadRequest(
+            f"invalid_{field}", f"{field} takes at most {most} comma-separated values of at most {longest} characters."
+        )
+    return [item.strip() for item in items if item.strip()] or None
+
+
+def _names(field: str, value: Any) -> tuple[str, ...] | None:
+    """A filter of names: a string or a list of strings (None when absent or empty).
+
+    A name the corpus does not have is not an error: it matches nothing.
+    """
+    if value is None or value == "" or value == []:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise BadRequest(f"invalid_{field}", f"{field} must be a string or a list of strings.")
+    most, longest = FILTER_LIMITS[field]
+    if len(values) > most or any(len(v) > longest for v in values):
+        raise BadRequest(f"invalid_{field}", f"{field} takes at most {most} values of at most {longest} characters.")
+    values = [v.strip() for v in values if v.strip()]
+    return tuple(dict.fromkeys(values)) or None
+
+
+def _countries(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return tuple(v.upper() for v in values) if values else None
+
+
+def _year_text(field: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not _INTEGER.fullmatch(raw):
+        raise BadRequest(f"invalid_{field}", f"{field} must be a year (an integer).")
+    return int(raw)
+
+
+def _with_years(request: AskRequest, year_from: Any, year_to: Any) -> AskRequest:
+    """Add the year range; JSON has one number type, so 2020.0 is 2020. An empty range (from after to)
+    is not an error: it matches nothing."""
+    years = []
+    for field, value in (("year_from", year_from), ("year_to", year_to)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999):
+            raise BadRequest(f"invalid_{field}", f"{field} must be a year from 0 to 9999.")
+        years.append(value)
+    return AskRequest(
+        request.question,
+        request.top_k,
+        request.documents,
+        request.countries,
+        years[0],
+        years[1],
+        request.group_by_document,
+    )
+
+
+def validate_question(value: Any, max_chars: int) -> str:
+    """The question stripped of surrounding space.
+
+    Refused: missing, not a string, over ``max_chars`` characters (counted as sent), containing NUL or
+    an unpaired surrogate, or without a single letter or digit (which covers empty and blank).
+    """
+    if value is None:
+        raise BadRequest("missing_question", "A question is required (field 'question').")
+    if not isinstance(value, str):
+        raise BadRequest("invalid_question", "The question must be a string.")
+    if len(value) > max_chars:
+        raise BadRequest("question_too_long", f"The question has {len(value)} characters; the limit is {max_chars}.")
+    if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise BadRequest("invalid_question", "The question contains characters that are not text.")
+    question = value.strip()
+    if not question:
+        raise BadRequest("empty_question", "The question is empty.")
+    if not any(ch.isalnum() for ch in question):
+        raise BadRequest("empty_question", "The question has no letters or digits.")
+    return question
+
+
+def _check_top_k(top_k: int, max_top_k: int) -> int:
+    if not 1 <= top_k <= max_top_k:
+        raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}; got {top_k}.")
+    return top_k

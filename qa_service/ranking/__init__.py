@@ -1,0 +1,15 @@
+"""Ranking: from a question to ranked answers over a loaded index.
+
+- ``retriever``: candidates from the vector store and BM25, scored, de-duplicated, highlighted.
+- ``fusion``: how dense and lexical scores become one score (and the baselines' scalers).
+- ``bm25``: word tokens, stems, stopwords and BM25 (bm25s).
+- ``no_answer``: the one no-answer rule, used by the service and by its calibration.
+- ``params``: the ranking's parameters, built from the settings in one place.
+"""
+
+from .fusion import MODES, Mode
+from .no_answer import Evidence, NoAnswerRule
+from .params import RankingParams
+from .retriever import Answer, Highlight, Result, Retriever
+
+__all__ = ["MODES", "Answer", "Evidence", "Highlight", "Mode", "NoAnswerRule", "RankingParams", "Result", "Retriever"]

@@ -1,0 +1,155 @@
+"""Lexical matching: word tokens, stems, stopwords and BM25 scores (with bm25s).
+
+Questions are full of words that say nothing about the answer ("what", "did", "which"), so the
+stopword list is a full English one (scikit-learn's ~300 words), less a few words that carry meaning
+in this domain ("un", "system", "interest").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+_TOKEN = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
+# Content words in scikit-learn's list that matter for questions about statements and reports.
+_KEEP = frozenset({"un", "system", "fire", "bill", "interest", "computer", "mill"})
+# Auxiliaries that scikit-learn's list lacks and every other question contains.
+_EXTRA = frozenset({"does", "did", "doing"})
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """The English stopword list used for BM25 and for matched-term reporting.
+
+    scikit-learn's list, read from the one module that holds it: importing scikit-learn itself costs
+    seconds of start-up, for a list of words.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        package = importlib.util.find_spec("sklearn")
+        path = Path(package.origin).parent / "feature_extraction" / "_stop_words.py"
+        spec = importlib.util.spec_from_file_location("_qa_sklearn_stop_words", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        words = module.ENGLISH_STOP_WORDS
+    except Exception:  # the file moved in another scikit-learn version: take the slow, public way
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as words
+
+    return (frozenset(words) | _EXTRA) - _KEEP
+
+
+@lru_cache(maxsize=1)
+def stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[tuple[str, int, int]]:
+    """The word tokens of ``text`` with their character spans (hyphenated words split too)."""
+    out = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        out.append((token, match.start(), match.end()))
+        if "-" in token:
+            offset = match.start()
+            for part in token.split("-"):
+                if part:
+                    out.append((part, offset, offset + len(part)))
+                offset += len(part) + 1
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed, lower-cased content terms of ``text`` (stopwords and one-letter words dropped)."""
+    stop = stopwords()
+    tokens = [w.lower() for w, _, _ in words(text)]
+    kept = [t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit())]
+    return stemmer().stemWords(kept) if kept else []
+
+
+def stemmed_words(text: str) -> tuple[tuple[str, str], ...]:
+    """Each word of ``text`` that is not a stopword, once per lower-case form, in text order, with its
+    stem: what :func:`match_words` needs, computed once per passage by the retriever."""
+    stop = stopwords()
+    seen: set[str] = set()
+    kept: list[str] = []
+    for word, _, _ in words(text):
+        lower = word.lower()
+        if lower not in stop and lower not in seen:
+            seen.add(lower)
+            kept.append(word)
+    stems = stemmer().stemWords([w.lower() for w in kept]) if kept else []
+    return tuple(zip(kept, stems, strict=True))
+
+
+def match_words(wanted: set[str], stemmed: tuple[tuple[str, str], ...]) -> list[str]:
+    """The words of ``stemmed`` (from :func:`stemmed_words`) whose stems are among ``wanted``."""
+    return [word for word, stem in stemmed if stem in wanted] if wanted else []
+
+
+def matched_terms(question: str, text: str) -> list[str]:
+    """Words of ``text`` whose stems occur among the question's content terms, in text order, unique."""
+    return match_words(set(terms(question)), stemmed_words(text))
+
+
+class LexicalIndex:
+    """BM25 over passages' texts (with their context), built in memory when the index loads."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        """Index one text per passage, in passage order."""
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        self._size = len(texts)
+        self._bm25 = bm25s.BM25()
+        corpus = [terms(t) or [""] for t in texts]
+        if self._size:
+            self._bm25.index(corpus, show_progress=False)
+        self._df: dict[str, int] = {}
+        for doc_terms in corpus:
+            for t in set(doc_terms):
+                self._df[t] = self._df.get(t, 0) + 1
+
+    def scores(self, question: str) -> np.ndarray:
+        """BM25 score of every passage for ``question`` (zeros when no term is known)."""
+        if not self._size:
+            return np.zeros(0, dtype=np.float32)
+        vocab = self._bm25.vocab_dict
+        known = [t for t in terms(question) if t in vocab]
+        if not known:
+            return np.zeros(self._size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def has_term(self, term: str) -> bool:
+        """Whether any passage holds the stemmed ``term``."""
+        return term in self._df
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a stemmed term (highest for a term no passage has)."""
+        df = self._df.get(term, 0)
+        return float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+
+    def question_weight(self, question: str) -> float:
+        """The sum of the IDFs of the question's content terms: about the BM25 score of a passage that has
+        each of them once (at average length), so that BM25 divided by it is comparable across questions."""
+        return sum(self.idf(t) for t in terms(question))
+
+    def coverage(self, question: str) -> float:
+        """Share of the question's content terms that occur in the corpus, each weighted by its IDF.
+
+        1.0 when every term occurs somewhere (or the question has none); a question about something the
+        corpus never mentions scores low, while words every passage has weigh little.
+        """
+        wanted = set(terms(question))
+        if not wanted:
+            return 1.0
+        weights = {t: self.idf(t) for t in wanted}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in self._df) / total if total else 1.0

@@ -1,0 +1,166 @@
+"""The no-answer rule, in one place for the service and for its calibration.
+
+A question is not answered by the corpus when the rule's confidence (the best passage cosine, plus
+calibrated shares of the best sentence cosine and of the question's term coverage) is below a
+threshold, when it names something the corpus never mentions (a capitalised name, a year, a figure),
+or when it asks for a number or a date ("how many", "when") and the best passages hold none.
+``qa-service eval --calibrate`` fits the rule's coefficients and threshold on question sets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .bm25 import LexicalIndex, stemmer, words
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the no-answer rule looks at: how well the corpus seems to cover the question."""
+
+    dense: float  # best dense cosine of any passage
+    sentence: float  # best cosine of any sentence among the candidates
+    coverage: float  # IDF-weighted share of the question's content terms that the corpus has
+    unknown_names: tuple[str, ...]  # names and numbers of the question the corpus never mentions
+    missing_answer: str | None  # "number"/"date" when the question asks for one and the best passages hold none
+    confidence: float  # the rule's combination compared with the threshold
+
+
+@dataclass(frozen=True)
+class NoAnswerRule:
+    """The confidence (dense + sentence_coef·sentence + coverage_coef·coverage) and its threshold."""
+
+    sentence_coef: float
+    coverage_coef: float
+    threshold: float
+
+    def confidence(self, dense: float, sentence: float, coverage: float) -> float:
+        """The rule's confidence that the corpus answers."""
+        return dense + self.sentence_coef * sentence + self.coverage_coef * coverage
+
+    def flags(self, e: Evidence) -> bool:
+        """Whether a question with this evidence gets ``no_answer``."""
+        return (
+            self.confidence(e.dense, e.sentence, e.coverage) < self.threshold
+            or bool(e.unknown_names)
+            or e.missing_answer is not None
+        )
+
+    def evidence(
+        self,
+        question: str,
+        dense: float,
+        sentence: float,
+        lexical: LexicalIndex,
+        names: CorpusNames,
+        best_texts: Sequence[str],
+    ) -> Evidence:
+        """The evidence for one question: its best dense and sentence cosines, the lexical coverage, the
+        names the corpus lacks, and whether ``best_texts`` (the best passages) hold the kind of answer it
+        asks for."""
+        coverage = lexical.coverage(question)
+        kind = expected_answer(question)
+        missing = kind if kind and not any(holds_answer(text, kind) for text in best_texts) else None
+        return Evidence(
+            round(dense, 4),
+            round(sentence, 4),
+            round(coverage, 4),
+            tuple(names.unknown(question)),
+            missing,
+            round(self.confidence(dense, sentence, coverage), 4),
+        )
+
+
+_NUMBER_WORDS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion trillion dozen dozens hundreds thousands millions billions twice".split()
+)
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
+_YEAR = re.compile(r"1\d{3}s?|20\d{2}s?|\d{1,2}(?:st|nd|rd|th)")
+_DATE_WORDS = frozenset({"century", "centuries", "decade", "decades", "bc", "ad", "bce", "ce"})
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|old|far|large|big)\b|\bwhat\s+(?:number|percentage|amount)\b", re.I
+)
+_ASKS_DATE = re.compile(
+    r"^\s*when\b|\b(?:what|which)\s+(?:year|date|month|day|decade|century)\b|,\s*(?:and\s+)?when\b", re.I
+)
+
+
+def expected_answer(question: str) -> str | None:
+    """The kind of answer a question asks for, when its wording says: "number", "date" or None."""
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    if _ASKS_DATE.search(question):
+        return "date"
+    return None
+
+
+def holds_answer(text: str, kind: str) -> bool:
+    """Whether ``text`` contains something of the ``kind`` a question asks for (a number, a date)."""
+    lowered = [w.lower() for w, _, _ in words(text)]
+    if kind == "number":
+        return any(any(c.isdigit() for c in w) for w in lowered) or any(w in _NUMBER_WORDS for w in lowered)
+    if kind == "date":
+        return any(_YEAR.fullmatch(w) or w in _MONTHS or w in _DATE_WORDS for w in lowered)
+    return True
+
+
+def _name_tokens(text: str) -> list[str]:
+    """Words of ``text`` that name something: capitalised (not first in a sentence) or holding a digit."""
+    out = []
+    previous_end = ""
+    for word, start, _ in words(text):
+        if "-" in word and any(w == word.split("-")[0] for w in out):
+            continue
+        stripped = re.sub(r"['’]s$", "", word)
+        first = start == 0 or previous_end in ".?!:"
+        if any(c.isdigit() for c in stripped) or (stripped[:1].isupper() and not first and stripped != "I"):
+            out.append(stripped)
+        previous_end = text[max(0, start - 2) : start].strip()[-1:] if start else ""
+    return out
+
+
+_CAPITAL_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&)[ \t]+)*[A-Z][\w'’-]*)+")
+
+
+def _acronyms(text: str) -> set[str]:
+    """Initials of runs of capitalised words ("General Assembly" → "GA"), for acronyms a text implies."""
+    found: set[str] = set()
+    for match in _CAPITAL_RUN.finditer(text):
+        initials = [w[0] for w in match.group(0).split() if w[:1].isupper()]
+        for i in range(len(initials)):
+            for j in range(i + 2, min(len(initials), i + 6) + 1):
+                found.add("".join(initials[i:j]))
+    return found
+
+
+class CorpusNames:
+    """The words, stems and implied acronyms of a corpus, to tell the names a question uses that it lacks."""
+
+    def __init__(self, texts: Sequence[str], knows_term: Callable[[str], bool]) -> None:
+        self._words = {w.lower() for t in texts for w, _, _ in words(t)}
+        self._acronyms = set().union(*(_acronyms(t) for t in texts)) if texts else set()
+        self._knows_term = knows_term
+
+    def unknown(self, question: str) -> list[str]:
+        """Names and numbers in the question (capitalised words, years, figures) the corpus never mentions.
+
+        An all-capital word also counts as known when it is the initials of capitalised words of the
+        corpus ("GA" for "General Assembly").
+        """
+        stem = stemmer()
+        out = []
+        for name in _name_tokens(question):
+            lower = name.lower()
+            if lower in self._words or self._knows_term(stem.stemWord(lower)):
+                continue
+            if name.isupper() and name in self._acronyms:
+                continue
+            out.append(name)
+        return out

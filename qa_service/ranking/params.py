@@ -1,0 +1,63 @@
+"""The ranking's parameters: one type, built from the settings in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..settings import Settings
+from .no_answer import NoAnswerRule
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    """Knobs of the ranking and of the no-answer rule; defaults are the measured choice (``qa-service eval``).
+
+    The two that are settings (``QA_DENSE_WEIGHT``, ``QA_NO_ANSWER_THRESHOLD``) take their defaults from
+    :class:`~qa_service.settings.Settings`; build the service's parameters with :meth:`from_settings`.
+    """
+
+    dense_weight: float = Settings.dense_weight  # weight of the semantic part of the final score; BM25 gets the rest
+    sentence_weight: float = 0.9  # share of the semantic part given to the best sentence (full mode)
+    # How much of a text's similarity to the corpus's mean vector is taken off its cosine (full mode).
+    centering: float = 0.25
+    normalisation: str = "absolute"  # how the parts are scaled before mixing (full mode): absolute, minmax, zscore
+    fusion: str = "convex"  # "convex" (weighted sum of scaled parts) or "rrf" (reciprocal rank fusion)
+    rrf_k: int = 60
+    fusion_weight: float = 0.5  # dense weight of the simple min-max fusion (the "fusion" baseline mode)
+    candidates: int = 100
+    duplicate_cosine: float = 0.97
+    # no_answer when dense + sentence_coef·sentence + coverage_coef·coverage < no_answer_threshold
+    no_answer_threshold: float = Settings.no_answer_threshold
+    sentence_coef: float = 0.0
+    coverage_coef: float = 0.0
+    evidence_passages: int = 1  # how many of the best passages are searched for the number/date a question asks for
+
+    @classmethod
+    def from_settings(cls, settings: Settings, overrides: Sequence[str] = ()) -> RankingParams:
+        """The service's parameters, with ``name=value`` overrides (typed like the defaults).
+
+        Raises:
+            ValueError: an override names no parameter or has a value of the wrong type.
+        """
+        values: dict[str, object] = {
+            "dense_weight": settings.dense_weight,
+            "no_answer_threshold": settings.no_answer_threshold,
+        }
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        for item in overrides:
+            name, _, raw = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if name not in names or not raw:
+                raise ValueError(f"--param {item!r}: expected NAME=VALUE with NAME one of {sorted(names)}")
+            kind = type(getattr(cls, name))
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"--param {item!r}: {raw!r} is not a {kind.__name__}") from exc
+        return cls(**values)
+
+    def no_answer_rule(self) -> NoAnswerRule:
+        """The no-answer rule these parameters describe."""
+        return NoAnswerRule(self.sentence_coef, self.coverage_coef, self.no_answer_threshold)

@@ -1,0 +1,356 @@
+"""Question → ranked answers: dense + lexical fusion, sentence scoring, highlight and no-answer.
+
+Ranking (``full`` mode), in order:
+
+1. Candidates: the best passages by dense similarity (the vector store over passage windows, a passage scoring its
+   best window) united with the best passages by BM25.
+2. Each candidate gets its dense cosine (best window), the cosine of its best sentence, and its BM25 score.
+3. The score is ``w·((1-s)·dense' + s·sentence') + (1-w)·min(1, bm25 / idf_mass)``: cosines clipped at 0
+   and BM25 divided by the sum of the IDFs of the question's terms (about what a passage holding each
+   term once would score). Both parts mean the same for every question, unlike min-max scaling, which
+   blows a weak lexical match up to 1. ``dense'`` and ``sentence'`` are the cosines less ``c`` times the
+   passage's (sentence's) own similarity to the corpus's mean vector: what every passage shares (the
+   speaker's country and topic in a one-statement corpus) stops counting as a match, while in a varied
+   corpus the mean vector is short and the correction small. ``w``, ``s`` and ``c`` were chosen with
+   ``qa-service eval`` (best mean recall@1 over SQuAD dev, ClapNQ dev and the statement set).
+4. Near-duplicate passages (passage vectors nearly parallel, or the same text) keep only their best.
+5. ``no_answer`` by the rule of ``no_answer.py``; the closest passages are still returned.
+
+The other modes are the baselines the evaluation compares with: ``fusion`` (min-max scaled passage
+cosine and BM25, mixed), ``dense`` and ``bm25``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..corpus import DocumentRecord, Passage, context_prefix, fold
+from ..encoders import Encoder
+from ..index import Filter, IndexData
+from .bm25 import LexicalIndex, match_words, stemmed_words, terms
+from .fusion import Mode, fuse, group_rows, max_by_group
+from .no_answer import CorpusNames, Evidence
+from .params import RankingParams
+
+#: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
+ANSWER_CACHE = 4096
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """The sentence of a passage that best answers, as a half-open range of the passage text."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One ranked passage with its scores and highlight."""
+
+    rank: int
+    score: float
+    passage: Passage
+    highlight: Highlight
+    dense: float
+    lexical: float
+    sentence: float
+    matched_terms: tuple[str, ...]
+    passage_id: int = -1  # position of the passage in the index
+    metadata: dict | None = None  # the document's metadata (title, country, year, speaker, ...)
+    more: tuple[Answer, ...] = ()  # with answers grouped by document: the document's next best passages
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answers to one question, best first."""
+
+    question: str
+    answers: tuple[Answer, ...]
+    no_answer: bool
+    best_dense: float
+    took_ms: float
+    evidence: Evidence | None = None
+
+
+class Retriever:
+    """Answers questions from a loaded index with one encoder (the one that built the index)."""
+
+    def __init__(self, index: IndexData, encoder: Encoder, params: RankingParams | None = None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.params = params or RankingParams()
+        with_context = bool(index.manifest.build_params.get("embed_context", True))
+        texts = [context_prefix(p, with_context) + p.text for p in index.passages]
+        self.lexical = LexicalIndex(texts)
+        self.names = CorpusNames(texts, self.lexical.has_term)
+        self.rule = self.params.no_answer_rule()
+        n = len(index.passages)
+        self._windows_of = group_rows(index.window_passage, n)
+        self._sentences_of = group_rows(index.sentence_passage, n)
+        self._normalised_text = [fold(p.text) for p in index.passages]
+        # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
+        # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
+        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
+        self._sentence_terms = lru_cache(maxsize=4 * ANSWER_CACHE)(
+            lambda pid, a, b: frozenset(terms(index.passages[pid].text[a:b]))
+        )
+        self._id_order = np.argsort(index.window_ids, kind="stable")
+        self._sorted_ids = index.window_ids[self._id_order]
+        self._documents = {d.id: d for d in index.documents}
+        self._passage_attributes = index.passage_attributes()
+        self._facets: dict | None = None
+        # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
+        # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
+        mean = np.asarray(index.passage_vectors, dtype=np.float32).mean(axis=0) if n else None
+        self._passage_common = (index.passage_vectors @ mean).astype(np.float32) if n else np.zeros(0, np.float32)
+        self._sentence_common = (
+            (index.sentence_vectors @ mean).astype(np.float32)
+            if n and len(index.sentence_vectors)
+            else np.zeros(0, np.float32)
+        )
+
+    @property
+    def passages(self) -> list[Passage]:
+        """Every passage of the index, in index order."""
+        return self.index.passages
+
+    def documents(self) -> list[DocumentRecord]:
+        """Every document of the index: id, title, path, metadata and number of passages."""
+        return self.index.documents
+
+    def document(self, doc_id: str) -> tuple[DocumentRecord, list[Passage]] | None:
+        """One document and its passages in order, or None when there is no such document."""
+        doc = self._documents.get(doc_id)
+        if doc is None:
+            return None
+        return doc, [p for p in self.index.passages if p.doc_id == doc_id]
+
+    def facets(self) -> dict:
+        """What the corpus can be filtered by: document ids and titles, countries, and the year range."""
+        if self._facets is None:
+            years = [d.year for d in self.index.documents if d.year]
+            self._facets = {
+                "documents": [{"id": d.id, "title": d.title} for d in self.index.documents],
+                "countries": sorted({d.country for d in self.index.documents if d.country}),
+                "years": [min(years), max(years)] if years else [],
+            }
+        return self._facets
+
+    def _metadata(self, doc_id: str) -> dict:
+        doc = self._documents.get(doc_id)
+        return doc.metadata if doc is not None else {}
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 3,
+        mode: Mode = "full",
+        filters: Filter | None = None,
+        group_by_document: bool = False,
+    ) -> Result:
+        """Rank passages for ``question`` and return the best ``top_k`` (fewer if the corpus is smaller).
+
+        Args:
+            filters: only passages of matching documents are considered.
+            group_by_document: return the best ``top_k`` documents instead, each answer being the
+                document's best passage with its next best passages in ``more``.
+        """
+        started = time.perf_counter()
+        params = self.params
+        n = len(self.index.passages)
+        allowed = self._passage_attributes.mask(filters)
+        if n == 0 or (allowed is not None and not allowed.any()):
+            return Result(question, (), True, 0.0, _ms(started))
+        query = self.encoder.encode_query(question)
+
+        dense_ids, dense_scores = self._dense_candidates(query, params.candidates, filters)
+        lexical_all = self.lexical.scores(question)
+        if allowed is not None:
+            lexical_all = np.where(allowed, lexical_all, 0.0)
+        lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
+        lexical_top = lexical_top[lexical_all[lexical_top] > 0]
+
+        if mode == "dense":
+            candidates = dense_ids
+        elif mode == "bm25":
+            candidates = lexical_top if len(lexical_top) else dense_ids
+        else:
+            candidates = np.union1d(dense_ids, lexical_top)
+        dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
+        lexical = lexical_all[candidates]
+        sentence = self._sentence_scores(query, candidates)
+        if mode == "full" and params.centering:  # the ranking sees what is specific to each passage
+            fused = fuse(
+                params,
+                mode,
+                dense - params.centering * self._passage_common[candidates],
+                lexical,
+                self._sentence_scores(query, candidates, params.centering),
+                self.lexical.question_weight(question),
+            )
+        else:
+            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(question))
+
+        order = np.lexsort((candidates, -fused))  # best first; ties by passage order
+        chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
+        evidence = self._evidence(
+            question, dense_scores, sentence, [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
+        )
+        chosen = chosen[:top_k]
+        question_terms = set(terms(question))
+
+        def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
+            pid = int(candidates[pos])
+            passage = self.index.passages[pid]
+            return Answer(
+                rank=rank,
+                score=round(float(fused[pos]), 4),
+                passage=passage,
+                highlight=self._highlight(passage, pid, query, question_terms),
+                dense=round(float(dense[pos]), 4),
+                lexical=round(float(lexical[pos]), 4),
+                sentence=round(float(sentence[pos]), 4),
+                matched_terms=tuple(match_words(question_terms, self._stemmed_words(pid))),
+                passage_id=pid,
+                metadata=self._metadata(passage.doc_id),
+                more=more,
+            )
+
+        if group_by_document:
+            groups = self._by_document(candidates, self._without_duplicates(candidates, order, len(candidates)), top_k)
+            answers = [
+                answer(rank, group[0], tuple(answer(0, pos) for pos in group[1:]))
+                for rank, group in enumerate(groups, start=1)
+            ]
+        else:
+            answers = [answer(rank, pos) for rank, pos in enumerate(chosen, start=1)]
+        no_answer = self.no_answer(evidence)
+        return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
+
+    def no_answer(self, evidence: Evidence) -> bool:
+        """Whether the no-answer rule flags a question with this evidence."""
+        return self.rule.flags(evidence)
+
+    def _evidence(self, question: str, dense_scores: np.ndarray, sentence: np.ndarray, best: list[int]) -> Evidence:
+        """The signals of the no-answer rule for one question (``best``: the top passages' ids)."""
+        return self.rule.evidence(
+            question,
+            float(dense_scores[0]) if len(dense_scores) else 0.0,
+            float(sentence.max()) if len(sentence) else 0.0,
+            self.lexical,
+            self.names,
+            [self.index.passages[i].text for i in best],
+        )
+
+    # -- filters and groups ------------------------------------------------------------------------
+
+    def _by_document(
+        self, candidates: np.ndarray, ranked: list[int], top_k: int, per_document: int = 3
+    ) -> list[list[int]]:
+        """The best ``top_k`` documents, each as the positions of its best passages (at most ``per_document``)."""
+        groups: dict[str, list[int]] = {}
+        for pos in ranked:
+            doc = self.index.passages[int(candidates[pos])].doc_id
+            if doc not in groups:
+                if len(groups) == top_k:
+                    continue
+                groups[doc] = []
+            if len(groups[doc]) < per_document:
+                groups[doc].append(pos)
+        return list(groups.values())
+
+    # -- scoring pieces --------------------------------------------------------------------------
+
+    def _dense_candidates(
+        self, query: np.ndarray, count: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` best passages by their best window, with those scores, best first."""
+        vectors = self.index.vectors
+        k = min(len(self.index.window_ids), max(count * 4, count + 16))
+        scores, ids = vectors.search(query, k, where)
+        rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
+        best: dict[int, float] = {}
+        for score, row in zip(scores.tolist(), rows.tolist()):
+            pid = int(self.index.window_passage[row])
+            if pid not in best:
+                best[pid] = score
+                if len(best) == count:
+                    break
+        ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
+        return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
+
+    def with_params(self, params: RankingParams) -> Retriever:
+        """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
+        other = copy.copy(self)
+        other.params = params
+        return other
+
+    def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
+        """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
+        out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
+        missing = np.flatnonzero(np.isnan(out))
+        if len(missing):
+            groups = [self._windows_of[int(candidates[i])] for i in missing]
+            rows = np.concatenate(groups)
+            cosines = self.index.window_vectors[rows] @ query
+            out[missing] = max_by_group(cosines, [len(g) for g in groups])
+        return out
+
+    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0) -> np.ndarray:
+        """Cosine of each candidate's best sentence (0 for a passage without sentences), each sentence's
+        cosine less ``centering`` times its similarity to the corpus's mean vector."""
+        if not len(candidates):
+            return np.zeros(0, dtype=np.float32)
+        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
+        rows = np.concatenate(groups)
+        cosines = self.index.sentence_vectors[rows] @ query
+        if centering:
+            cosines = cosines - centering * self._sentence_common[rows]
+        return max_by_group(cosines, [len(g) for g in groups])
+
+    def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
+        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones."""
+        chosen: list[int] = []
+        kept_vectors: list[np.ndarray] = []
+        kept_texts: set[str] = set()
+        for pos in order.tolist():
+            pid = int(candidates[pos])
+            vector = self.index.passage_vectors[pid]
+            text = self._normalised_text[pid]
+            if text in kept_texts or any(float(v @ vector) >= self.params.duplicate_cosine for v in kept_vectors):
+                continue
+            chosen.append(pos)
+            kept_vectors.append(vector)
+            kept_texts.add(text)
+            if len(chosen) == top_k:
+                break
+        return chosen
+
+    def _highlight(self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]) -> Highlight:
+        """The sentence that best answers: highest cosine, nudged by shared content words."""
+        rows = self._sentences_of[pid]
+        if not len(rows):
+            return Highlight(passage.text, 0, len(passage.text), 0.0)
+        cosines = self.index.sentence_vectors[rows] @ query
+        best_score, best_span = -2.0, passage.sentences[0]
+        for cosine, row in zip(cosines.tolist(), rows.tolist()):
+            a, b = passage.sentences[int(self.index.sentence_number[row])]
+            sentence_terms = self._sentence_terms(pid, a, b)
+            overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
+            score = cosine + 0.1 * overlap
+            if score > best_score:
+                best_score, best_span = score, (a, b)
+        a, b = best_span
+        return Highlight(passage.text[a:b], a, b, round(float(best_score), 4))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
