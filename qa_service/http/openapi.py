@@ -69,17 +69,26 @@ def openapi_document(settings: Settings) -> dict:
     filters = {
         "document": {
             **names(*FILTER_LIMITS["document"]),
-            "description": "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches nothing). In a query string: comma-separated.",
+            "description": (
+                "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches"
+                " nothing). In a query string: comma-separated."
+            ),
         },
         "country": {
             **names(*FILTER_LIMITS["country"]),
-            "description": "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a query string: comma-separated.",
+            "description": (
+                "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a "
+                "query string: comma-separated."
+            ),
         },
         "year_from": {
             "type": ["integer", "null"],
             "minimum": 0,
             "maximum": 9999,
-            "description": "Only documents of this year or later (documents without a year are left out; a range that ends before it starts matches nothing).",
+            "description": (
+                "Only documents of this year or later (documents without a year are left out; a range that "
+                "ends before it starts matches nothing)."
+            ),
         },
         "year_to": {
             "type": ["integer", "null"],
@@ -90,7 +99,10 @@ def openapi_document(settings: Settings) -> dict:
         "group_by_document": {
             "type": ["boolean", "null"],
             "default": False,
-            "description": "Return the best top_k documents, each answer being a document's best passage with its next best passages in `more`.",
+            "description": (
+                "Return the best top_k documents, each answer being a document's best passage with its next"
+                " best passages in `more`."
+            ),
         },
     }
     errors = {
@@ -300,7 +312,10 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                         "chars": {**integer_pair, "description": "Half-open character range in the source file."},
                         "metadata": {
                             "type": "object",
-                            "description": "The document's metadata: title, country, session, year, speaker, post, ... as the corpus gives them.",
+                            "description": (
+                                "The document's metadata: title, country, session, year, speaker, post, ... "
+                                "as the corpus gives them."
+                            ),
                         },
                     },
                 },

@@ -5,9 +5,9 @@ thread, so that workers never fight over cores; the master imports the shared li
 forks them (``preload``), and each worker loads ONNX Runtime and the index after the fork.
 
 Overload: each worker answers ``QA_THREADS`` requests at once and lets ``QA_MAX_QUEUE`` more wait
-(``overload.py``); it runs one thread more than both, so that a request beyond them is refused with 503
-at once instead of waiting in gunicorn's own, unbounded queue. Shutdown: on SIGTERM or SIGINT gunicorn stops accepting connections and
-gives the requests in flight up to ``graceful_timeout`` seconds to finish.
+(``gate.py``); it runs one thread more than both, so that a request beyond them is refused with 503
+at once instead of waiting in gunicorn's own, unbounded queue. Shutdown: on SIGTERM or SIGINT gunicorn
+stops accepting connections and gives the requests in flight up to ``graceful_timeout`` seconds to finish.
 """
 
 from __future__ import annotations
