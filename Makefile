@@ -39,7 +39,11 @@ chromium:
 		echo "Install it with: sudo apt-get install chromium chromium-driver"; \
 	fi
 
+# Style (ruff), the layers (import-linter, contracts in pyproject.toml), then every test.
 test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # The speed benchmark (benchmarks/bench.py); HTTP needs wrk (apt-get install -y wrk), the peer `make peer`.
