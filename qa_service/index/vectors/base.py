@@ -42,6 +42,12 @@ class IndexPlan:
         """A JSON-ready form for the manifest."""
         return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe}
 
+    @classmethod
+    def of_build(cls, store_config: dict) -> IndexPlan:
+        """The plan a build's manifest records in its ``vector_store`` entry (flat when it records none)."""
+        plan = store_config.get("plan")
+        return cls(**plan) if plan else cls("flat")
+
 
 def index_plan(count: int, kind: str = "auto", flat_max: int = 30_000, nprobe: int = 0) -> IndexPlan:
     """The index for ``count`` vectors: exact up to ``flat_max``, then IVF with ~4·√n lists.
