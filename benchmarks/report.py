@@ -97,7 +97,8 @@ def markdown(r: dict) -> str:
         f"| cold start: `qa-service serve` until `/readyz` answers, index built | {cold['median'] / 1000:.2f} s median "
         f"of {cold['n']} (worst {max(r['cold_start_s']):.2f} s) | |",
         f"| index build on {r['build']['threads']} cores: {r['build']['passages']} passages, "
-        f"{r['build']['windows']} windows, {r['build']['sentences']} sentences | {r['build']['passages_per_s']:.0f} passages/s | "
+        f"{r['build']['windows']} windows, {r['build']['sentences']} sentences | "
+        f"{r['build']['passages_per_s']:.0f} passages/s | "
         f"{r['build']['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |",
         *(
             f"| index build with {profile(alt['settings'])} | {alt['passages_per_s']:.0f} passages/s | "
