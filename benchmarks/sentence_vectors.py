@@ -33,7 +33,7 @@ from benchmarks.quality import gold_hit, statement_questions  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from qa_service.evaluation import QuestionSet, load_clapnq  # noqa: E402
 
-HEADING = "## Sentence vectors: pooled from the passage or embedded alone (issue 4)"
+HEADING = "## Sentence vectors: pooled from the passage or embedded alone"
 MARKERS = ("<!-- sentence_vectors.py: start -->", "<!-- sentence_vectors.py: end -->")
 _WORD = re.compile(r"\w+")
 
