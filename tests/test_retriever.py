@@ -9,7 +9,7 @@ from qa_service.index import build_index
 from qa_service.ranking import MODES, RankingParams, Retriever
 from qa_service.ranking.fusion import minmax as _minmax
 
-from .conftest import DATA, FakeEncoder, read_jsonl
+from .helpers import DATA, FakeEncoder, read_jsonl
 
 # (question, passage that must be in the top 3): phrased as a reader would, not copied from the text.
 # The same questions (with a gold substring of their passage) are a set for `qa-service eval` and
