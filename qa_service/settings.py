@@ -226,8 +226,8 @@ class Settings:
     flat_max_vectors: int = setting(
         30_000,
         "QA_FLAT_MAX_VECTORS",
-        "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per "
-        "question on one core at 30,000 vectors (BENCHMARKS.md).",
+        "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto` (the cost of exact search at "
+        "this size is in BENCHMARKS.md).",
     )
     ivf_nprobe: int = setting(
         0,
