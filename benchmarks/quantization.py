@@ -362,7 +362,9 @@ def variant_recipes(args) -> dict[str, dict]:
     }
 
 
-def _hybrid(source: Path, target: Path, nodes: list[str]) -> None:
+def _hybrid(source: Path, target: Path, nodes: list[str] | None) -> None:
+    if nodes is not None and not nodes:
+        raise SystemExit("hyb3-nb/hyb6-nb need --exclude-fused (the sensitivity ranking, most sensitive first)")
     mid = target.with_name(target.name + ".nb.onnx")
     nbits(source, mid, bits=8, block_size=32, nodes=[n for n in nodes if not n.startswith("Attention")])
     dynamic(mid, target, op_types_to_quantize=["MatMul", "Attention"])
