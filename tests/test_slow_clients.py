@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from qa_service.http.worker import Incomplete, Refused, expects_continue, request_end
+from qa_service.http.worker import Framing, Incomplete, Refused, expects_continue, request_end
 from qa_service.settings import Settings
 from tests.fake_server import fake_server
 
@@ -190,12 +190,38 @@ def test_a_chunked_body_ends_after_its_last_chunk_and_trailers():
         (POST + b"Content-Length: -1\r\n\r\n", 400),
         (POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         (POST + b"X-Big: " + b"a" * 70_000, 431),
+        (b"\r\n" * 600, 400),
+        (POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"1;" + b"e" * 2000, 400),
+        (POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"1;" + b"e" * 1000 + b"\r\na\r\n" * 1, 0),
+        (POST + b"Transfer-Encoding: chunked\r\n\r\n" + (b"1;" + b"e" * 1000 + b"\r\na\r\n") * 80, 413),
+        (POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: " + b"t" * 70_000, 431),
+        (POST + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n", 400),
     ],
 )
 def test_requests_refused_before_they_are_read_whole(request_bytes, status):
+    if not status:  # chunk extensions are allowed, within bounds
+        with pytest.raises(Incomplete):
+            request_end(request_bytes, 100)
+        return
     with pytest.raises(Refused) as refused:
         request_end(request_bytes, 100)
     assert refused.value.status == status
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        POST + b"Content-Length: 10\r\n\r\n0123456789",
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+        b"\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_framing_fed_a_byte_at_a_time_finds_the_same_end(data):
+    framing = Framing(100)
+    for end in range(1, len(data)):
+        with pytest.raises(Incomplete):
+            framing.end(data[:end])
+    assert framing.end(data + b"GET / HTTP/1.1") == len(data) == request_end(data + b"GET / HTTP/1.1", 100)
 
 
 def test_100_continue_is_expected_only_from_http_1_1_once_the_headers_are_in():

@@ -6,6 +6,8 @@ Compares, in the same run, round-robin over the fronts:
 - ``buffered``: the service's worker (``qa_service/http/worker.py``), reading requests whole first;
 - ``nginx``: nginx from Debian buffering in front of stock gthread (the deployment gunicorn documents).
 
+For each: wrk on ``/healthz`` (the front's own cost per request) at concurrency 1 and 16, too.
+
 For each: wrk (``benchmarks/ask.lua``, the questions of ``tests/data/statement_questions.jsonl``, the
 query cache off) at concurrency 1 and 16, and an attack: 32 connections trickling headers and 32
 trickling bodies while one client asks questions and reads ``/readyz``. Prints medians over rounds.
@@ -132,6 +134,21 @@ def run_wrk(port: int, bodies: Path, connections: int, seconds: int) -> dict:
     return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("JSON "))[5:])
 
 
+def run_wrk_get(port: int, path: str, connections: int, seconds: int) -> dict:
+    """wrk on a GET route: requests per second and the median latency (ms)."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
+    done = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=seconds + 30, check=True
+    )
+    lines = done.stdout.splitlines()
+    p50 = next(x.split()[1] for x in lines if x.strip().startswith("50%"))
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    unit = next(u for u in ("us", "ms", "s") if p50.endswith(u))
+    rps = float(next(x.split()[1] for x in lines if x.startswith("Requests/sec")))
+    errors = sum(1 for x in lines if "Non-2xx" in x or "Socket errors" in x)
+    return {"rps": rps, "p50_ms": float(p50[: -len(unit)]) * scale[unit], "errors": errors}
+
+
 def attack(port: int, seconds: float, questions: list[str]) -> dict:
     """32 header tricklers and 32 body tricklers for ``seconds`` while one client asks and probes."""
     stop = threading.Event()
@@ -191,7 +208,8 @@ def bench(args: argparse.Namespace) -> None:
     bodies.write_text("".join(json.dumps({"question": q, "top_k": 3}) + "\n" for q in questions))
     results: dict[str, dict[str, list]] = {f: {} for f in args.fronts}
     for r in range(args.rounds):
-        for kind in args.fronts:
+        order = args.fronts[r % len(args.fronts) :] + args.fronts[: r % len(args.fronts)]  # no front always first
+        for kind in order:
             print(f"round {r + 1}: {kind}", file=sys.stderr, flush=True)
             front = Front(kind, work)
             try:
@@ -201,6 +219,11 @@ def bench(args: argparse.Namespace) -> None:
                     results[kind].setdefault(f"c{c}_rps", []).append(x["requests"] / x["duration_us"] * 1e6)
                     results[kind].setdefault(f"c{c}_p50_ms", []).append(x["latency_us"]["p50"] / 1000)
                     results[kind].setdefault(f"c{c}_errors", []).append(sum(x["errors"].values()))
+                for c in (1, 16):  # the front's own cost: a route that does no work
+                    x = run_wrk_get(front.port, "/healthz", c, args.duration)
+                    results[kind].setdefault(f"healthz_c{c}_rps", []).append(x["rps"])
+                    results[kind].setdefault(f"healthz_c{c}_p50_ms", []).append(x["p50_ms"])
+                    results[kind].setdefault(f"healthz_c{c}_errors", []).append(x["errors"])
                 if r == 0 and args.attack:
                     results[kind]["attack"] = [attack(front.port, args.attack, questions)]
             finally:

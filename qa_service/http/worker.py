@@ -128,84 +128,116 @@ class Refused(Exception):
         self.message = message
 
 
-def request_end(data: bytes | bytearray, max_body: int) -> int:
-    """Where the first HTTP/1.x request of ``data`` ends.
+class Framing:
+    """Finds where one HTTP/1.x request ends as its bytes arrive.
 
-    Raises:
-        Incomplete: its end has not arrived yet.
-        Refused: it is refused without reading further (too large, unsupported coding, no framing).
+    Each call resumes where the last one stopped, so a request trickled a byte at a time costs time in
+    proportion to its size, not to its size squared.
     """
-    start = 0
-    while data.startswith(b"\r\n", start):  # empty lines before a request are ignored (RFC 9112 2.2)
-        start += 2
-    head_end = data.find(b"\r\n\r\n", start)
-    if head_end < 0:
-        if len(data) - start > MAX_HEADER_BYTES:
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.start = 0  # where the request line starts (after empty lines)
+        self.scanned = 0  # bytes searched for the end of the headers
+        self.body_start: int | None = None
+        self.length = 0
+        self.chunked = False
+        self.pos = 0  # the next chunk (or trailer line) to read
+        self.size_total = 0
+        self.chunks = 0
+        self.trailers = False
+
+    def end(self, data: bytes | bytearray) -> int:
+        """Where the request ends in ``data`` (the bytes read so far, growing between calls).
+
+        Raises:
+            Incomplete: its end has not arrived yet.
+            Refused: it is refused without reading further (too large, unsupported coding, no framing).
+        """
+        if self.body_start is None:
+            self._headers(data)
+        if self.chunked:
+            return self._chunks(data)
+        if len(data) < self.body_start + self.length:
+            raise Incomplete
+        return self.body_start + self.length
+
+    def _headers(self, data: bytes | bytearray) -> None:
+        while data.startswith(b"\r\n", self.start):  # empty lines before a request are ignored (RFC 9112 2.2)
+            self.start += 2
+            if self.start > 1024:
+                raise Refused(400, "Too many empty lines before the request.")
+        head_end = data.find(b"\r\n\r\n", max(self.start, self.scanned - 3))
+        if head_end < 0:
+            self.scanned = len(data)
+            if len(data) - self.start > MAX_HEADER_BYTES:
+                raise Refused(431)
+            raise Incomplete
+        if head_end - self.start > MAX_HEADER_BYTES:
             raise Refused(431)
-        raise Incomplete
-    if head_end - start > MAX_HEADER_BYTES:
-        raise Refused(431)
-    body_start = head_end + 4
-    lengths: list[str] = []
-    codings: list[str] = []
-    for line in bytes(data[start:head_end]).split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            lengths.append(value.strip().decode("latin-1"))
-        elif name == b"transfer-encoding":
-            codings.extend(c.strip().lower() for c in value.decode("latin-1").split(",") if c.strip())
-    if codings:
-        if codings != ["chunked"]:
-            raise Refused(501) if not lengths else Refused(400, "Both Content-Length and Transfer-Encoding.")
-        if lengths:
+        lengths: list[str] = []
+        codings: list[str] = []
+        for line in bytes(data[self.start : head_end]).split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                lengths.append(value.strip().decode("latin-1"))
+            elif name == b"transfer-encoding":
+                codings.extend(c.strip().lower() for c in value.decode("latin-1").split(",") if c.strip())
+        if codings and lengths:
             raise Refused(400, "Both Content-Length and Transfer-Encoding.")
-        return _chunked_end(data, body_start, max_body)
-    if not lengths:
-        return body_start
-    if len(set(lengths)) != 1 or not lengths[0].isdigit():
-        raise Refused(400, "The Content-Length header is not valid.")
-    length = int(lengths[0])
-    if length > max_body:
-        raise Refused(413, f"Request body too large (limit {max_body} bytes)")
-    if len(data) < body_start + length:
-        raise Incomplete
-    return body_start + length
+        if codings and codings != ["chunked"]:
+            raise Refused(501)
+        if lengths and (len(set(lengths)) != 1 or not lengths[0].isdigit()):
+            raise Refused(400, "The Content-Length header is not valid.")
+        length = int(lengths[0]) if lengths else 0
+        if length > self.max_body:
+            raise Refused(413, f"Request body too large (limit {self.max_body} bytes)")
+        self.body_start = self.pos = head_end + 4
+        self.length = length
+        self.chunked = bool(codings)
+
+    def _chunks(self, data: bytes | bytearray) -> int:
+        while True:
+            if self.pos - self.body_start > 2 * self.max_body + MAX_HEADER_BYTES:
+                raise Refused(413, f"Request body too large (limit {self.max_body} bytes)")
+            line_end = data.find(b"\r\n", self.pos)
+            if line_end < 0:
+                if self.trailers and len(data) - self.pos > MAX_HEADER_BYTES:
+                    raise Refused(431)
+                if not self.trailers and len(data) - self.pos > 1024:
+                    raise Refused(400, "A chunk size line is too long.")
+                raise Incomplete
+            if self.trailers:  # trailer fields, ended by an empty line
+                if line_end == self.pos:
+                    return line_end + 2
+                self.pos = line_end + 2
+                continue
+            size_text = bytes(data[self.pos : line_end]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16) if 0 < len(size_text) <= 8 else -1
+            except ValueError:
+                size = -1
+            if size < 0:
+                raise Refused(400, "A chunk size is not valid.")
+            if size == 0:
+                self.trailers = True
+                self.pos = line_end + 2
+                continue
+            if self.size_total + size > self.max_body:
+                raise Refused(413, f"Request body too large (limit {self.max_body} bytes)")
+            chunk_end = line_end + 2 + size + 2
+            if len(data) < chunk_end:
+                raise Incomplete
+            if data[chunk_end - 2 : chunk_end] != b"\r\n":
+                raise Refused(400, "A chunk does not end where its size says.")
+            self.size_total += size
+            self.pos = chunk_end
 
 
-def _chunked_end(data: bytes | bytearray, pos: int, max_body: int) -> int:
-    size_total = 0
-    while True:
-        line_end = data.find(b"\r\n", pos)
-        if line_end < 0:
-            if len(data) - pos > 1024:
-                raise Refused(400, "A chunk size line is too long.")
-            raise Incomplete
-        size_text = bytes(data[pos:line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16) if size_text and len(size_text) <= 16 else -1
-        except ValueError:
-            size = -1
-        if size < 0:
-            raise Refused(400, "A chunk size is not valid.")
-        pos = line_end + 2
-        if size == 0:
-            break
-        size_total += size
-        if size_total > max_body:
-            raise Refused(413, f"Request body too large (limit {max_body} bytes)")
-        pos += size + 2
-        if len(data) < pos:
-            raise Incomplete
-    trailers_end = data.find(b"\r\n", pos)  # trailers, if any, end with an empty line
-    while trailers_end > pos:
-        if trailers_end - pos > MAX_HEADER_BYTES:
-            raise Refused(431)
-        pos = trailers_end + 2
-        trailers_end = data.find(b"\r\n", pos)
-    if trailers_end < 0:
-        raise Incomplete
-    return trailers_end + 2
+def request_end(data: bytes | bytearray, max_body: int) -> int:
+    """Where the first HTTP/1.x request of ``data`` ends (see :meth:`Framing.end`)."""
+    return Framing(max_body).end(data)
 
 
 def expects_continue(data: bytes | bytearray) -> bool:
@@ -238,12 +270,13 @@ class BufferUnreader(Unreader):
 class Reading:
     """A connection being read by the event loop: its bytes so far and its deadline."""
 
-    def __init__(self, conn: TConn, deadline: float, idle: bool) -> None:
+    def __init__(self, conn: TConn, deadline: float, idle: bool, framing: Framing) -> None:
         self.conn = conn
         self.buffer = bytearray()
+        self.framing = framing
         self.deadline = deadline
         self.idle = idle  # no byte of the next request yet (a kept-alive connection)
-        self.continued = False  # "100 Continue" sent
+        self.continued = False  # the headers were checked for "Expect: 100-continue"
 
 
 class BufferingWorker(ThreadWorker):
@@ -288,7 +321,7 @@ class BufferingWorker(ThreadWorker):
         wait = self.cfg.keepalive if idle else self.read_timeout
         if idle and not self.alive:
             wait = min(wait, STOP_LINGER_SECONDS)
-        state = Reading(conn, time.monotonic() + wait, idle)
+        state = Reading(conn, time.monotonic() + wait, idle, Framing(self.max_body))
         state.buffer = leftover
         if leftover and self._dispatch(state):
             return
@@ -316,13 +349,14 @@ class BufferingWorker(ThreadWorker):
     def _dispatch(self, state: Reading) -> bool:
         """Give a complete request to a thread, or refuse it; False while it is incomplete."""
         try:
-            end = request_end(state.buffer, self.max_body)
+            end = state.framing.end(state.buffer)
         except Incomplete:
-            if not state.continued and expects_continue(state.buffer):
-                # The client waits for this before it sends the body (RFC 9110 10.1.1).
-                state.continued = True
-                with contextlib.suppress(OSError):
-                    state.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if not state.continued and state.framing.body_start is not None:
+                state.continued = True  # looked for once, when the headers are in
+                if expects_continue(state.buffer):
+                    # The client waits for this before it sends the body (RFC 9110 10.1.1).
+                    with contextlib.suppress(OSError):
+                        state.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
             return False
         except Refused as refused:
             self._stop_reading(state)
@@ -433,4 +467,4 @@ def buffering_worker(read_timeout: float, max_body: int) -> type[BufferingWorker
     return type("QAWorker", (BufferingWorker,), {"read_timeout": read_timeout, "max_body": max_body})
 
 
-__all__ = ["BufferingWorker", "buffering_worker", "error_bytes", "request_end"]
+__all__ = ["BufferingWorker", "Framing", "buffering_worker", "error_bytes", "request_end"]
