@@ -14,6 +14,7 @@ trickling bodies while one client asks questions and reads ``/readyz``. Prints m
 
     apt-get install -y wrk nginx-light
     PYTHONPATH=. .venv/bin/python tools/front_bench.py --rounds 3
+    PYTHONPATH=. .venv/bin/python tools/front_bench.py --paired 1000   # c=1, the fronts side by side
 """
 
 from __future__ import annotations
@@ -234,6 +235,35 @@ def bench(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def paired(args: argparse.Namespace) -> None:
+    """Every front at once, idle but for one client that asks each in turn, question by question on a
+    kept-alive connection: the fronts meet the same load of the machine, request by request."""
+    import http.client
+
+    lines = (ROOT / "tests/data/statement_questions.jsonl").read_text().splitlines()
+    bodies = [json.dumps({"question": json.loads(line)["question"], "top_k": 3}).encode() for line in lines if line]
+    work = Path(tempfile.mkdtemp(prefix="front-bench-"))
+    fronts = [Front(kind, work) for kind in args.fronts]
+    took: dict[str, list[float]] = {f.kind: [] for f in fronts}
+    try:
+        conns = {f.kind: http.client.HTTPConnection("127.0.0.1", f.port, timeout=10) for f in fronts}
+        for i in range(args.paired):
+            body = bodies[i % len(bodies)]
+            order = fronts[i % len(fronts) :] + fronts[: i % len(fronts)]
+            for front in order:
+                conn = conns[front.kind]
+                started = time.perf_counter()
+                conn.request("POST", "/api/v1/ask", body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200, response.status
+                took[front.kind].append((time.perf_counter() - started) * 1000)
+    finally:
+        for front in fronts:
+            front.stop()
+    print(json.dumps({k: {"requests": len(v), "p50_ms": round(statistics.median(v), 2)} for k, v in took.items()}))
+
+
 def serve(args: argparse.Namespace) -> None:
     from qa_service.http import server
     from qa_service.settings import Settings
@@ -253,9 +283,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--attack", type=float, default=8.0, help="seconds of slow-client attack (0: none)")
     parser.add_argument("--fronts", nargs="+", choices=FRONTS, default=list(FRONTS))
+    parser.add_argument("--paired", type=int, default=0, help="instead: N questions to every front in turn, c=1")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)
+    elif args.paired:
+        paired(args)
     else:
         bench(args)
 

@@ -44,6 +44,9 @@ RECV_BYTES = 64 * 1024
 #: Seconds a closing connection may take to read our FIN before it is closed outright.
 LINGER_SECONDS = 2.0
 
+#: Seconds between two sweeps for connections past their deadline.
+SWEEP_SECONDS = 0.2
+
 #: Seconds an idle kept-alive connection stays open once the worker is stopping (as gunicorn's gthread).
 STOP_LINGER_SECONDS = 2.0
 
@@ -292,6 +295,7 @@ class BufferingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reading: dict[TConn, Reading] = {}
         self.lingering: dict[socket.socket, float] = {}
+        self.next_sweep = 0.0
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -412,9 +416,12 @@ class BufferingWorker(ThreadWorker):
 
     def murder_pending(self) -> None:
         """Time out connections past their reading deadline (408 when a request had begun) and lingering
-        closes; called by gunicorn's loop at least once a second."""
+        closes; called by gunicorn's loop after each batch of events and at least once a second."""
         super().murder_pending()
         now = time.monotonic()
+        if now < self.next_sweep:  # the loop comes here after every batch of events: sweep 5 times a second
+            return
+        self.next_sweep = now + SWEEP_SECONDS
         for state in list(self.reading.values()):
             if not self.alive and state.idle:
                 state.deadline = min(state.deadline, now + STOP_LINGER_SECONDS)
