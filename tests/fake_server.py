@@ -7,16 +7,13 @@ fake encoder in ``QA_INDEX_DIR``. Start it from a test with :func:`fake_server`.
 
 from __future__ import annotations
 
+import argparse
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .conftest import ROOT, FakeEncoder
-from .support import free_port, wait_until_up
+from .helpers import CORPUS, FakeEncoder, free_port, start_server, stop_server
 
 
 @contextmanager
@@ -26,38 +23,20 @@ def fake_server(tmp: Path, **env: str) -> Iterator[tuple[int, Path]]:
     ``env`` sets ``QA_*`` variables (``QA_WORKERS`` defaults to 2, the production layout). The server
     leads its own process group, which is stopped as a whole.
     """
-    port = free_port()
-    log = tmp / "server.log"
     variables = {
         **os.environ,
-        "QA_CORPUS_DIR": str(ROOT / "corpus"),
+        "QA_CORPUS_DIR": str(CORPUS),
         "QA_INDEX_DIR": str(tmp / "index"),
         "QA_HOST": "127.0.0.1",
-        "QA_PORT": str(port),
         "QA_WORKERS": "2",
         "QA_INDEX_POLL_SECONDS": "0",
         **env,
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_server"],
-            env=variables,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_server(["-m", "tests.fake_server"], tmp / "server.log", free_port(), variables)
     try:
-        wait_until_up(port, process)
-        yield port, log
+        yield server.port, server.log
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_server(server, timeout=40)
 
 
 def main() -> None:
@@ -67,7 +46,9 @@ def main() -> None:
     from qa_service.ranking import Retriever
     from qa_service.settings import Settings
 
-    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    settings = Settings.from_env(port=parser.parse_args().port)
     ensure_index(settings, FakeEncoder())
 
     def factory():

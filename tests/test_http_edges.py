@@ -16,8 +16,8 @@ import pytest
 from qa_service.http.app import SECURITY_HEADERS, create_app
 from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
-from tests.conftest import STATEMENT_ID, FakeEncoder
 from tests.fake_server import fake_server
+from tests.helpers import STATEMENT_ID, FakeEncoder
 
 KEY = "k3y-Sh0uld-N3ver-Be-Logged"
 READ_TIMEOUT = 2

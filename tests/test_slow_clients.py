@@ -22,6 +22,7 @@ import pytest
 from qa_service.http.worker import Framing, Incomplete, Refused, expects_continue, request_end
 from qa_service.settings import Settings
 from tests.fake_server import fake_server
+from tests.helpers import DATA
 
 READ_TIMEOUT = Settings().read_timeout  # the shipped default is what is tested
 HOLD_SECONDS = 20.0
@@ -91,7 +92,8 @@ def _get(port: int, path: str) -> tuple[int, float, bytes]:
 
 @pytest.mark.long
 def test_slow_connections_never_starve_questions_or_the_probe(tmp_path: Path):
-    questions = [json.loads(line)["question"] for line in _questions_file().read_text().splitlines() if line][:20]
+    lines = (DATA / "statement_questions.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["question"] for line in lines if line][:20]
     assert len(questions) == 20
     with fake_server(tmp_path) as (port, _log):
         stop = threading.Event()
@@ -136,12 +138,6 @@ def test_slow_connections_never_starve_questions_or_the_probe(tmp_path: Path):
             assert READ_TIMEOUT - 0.5 <= lived <= READ_TIMEOUT + SLACK, lived
             assert sent.startswith(b"HTTP/1.1 408 "), sent[:40]
     assert max(open_at_end) <= READ_TIMEOUT + SLACK
-
-
-def _questions_file() -> Path:
-    from tests.conftest import DATA
-
-    return DATA / "statement_questions.jsonl"
 
 
 # --- where a request ends ----------------------------------------------------------------------------
