@@ -195,6 +195,13 @@ class Settings:
         "QA_QUEUE_SECONDS",
         "Longest a request waits in that queue before it gets 503.",
     )
+    read_timeout: float = setting(
+        10.0,
+        "QA_READ_TIMEOUT",
+        "Seconds a client has to send a whole request (headers and body; from its first byte, or from the "
+        "connection's start); past it the connection gets 408 and is closed. Requests are read before a thread "
+        "sees them, so slow clients hold no answering slot.",
+    )
     index_poll_seconds: float = setting(
         2.0,
         "QA_INDEX_POLL_SECONDS",
@@ -290,6 +297,8 @@ class Settings:
             raise SettingsError("QA_FLAT_MAX_VECTORS and QA_IVF_NPROBE must not be negative")
         if self.torch_threads < 0 or self.build_threads < 0 or self.query_cache_size < 0:
             raise SettingsError("QA_TORCH_THREADS, QA_BUILD_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
+        if self.read_timeout <= 0:
+            raise SettingsError("QA_READ_TIMEOUT must be more than 0 seconds")
         if self.max_queue < 0 or self.queue_seconds < 0 or self.index_poll_seconds < 0:
             raise SettingsError("QA_MAX_QUEUE, QA_QUEUE_SECONDS and QA_INDEX_POLL_SECONDS must not be negative")
         if self.api_key and not all("!" <= ch <= "~" for ch in self.api_key):

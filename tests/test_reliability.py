@@ -323,7 +323,8 @@ def test_requests_beyond_threads_and_queue_get_503_at_once(gated_app):
         # The page is guarded too; probes and static files are not.
         assert app.test_client().get("/", query_string={"q": "terrorism"}).status_code == 503
         assert app.test_client().get("/healthz").status_code == 200
-        assert app.test_client().get("/readyz").status_code == 200
+        busy = app.test_client().get("/readyz")  # answers at once, and says this worker cannot admit
+        assert busy.status_code == 503 and busy.get_json()["status"] == "busy"
         assert app.test_client().get("/static/style.css").status_code == 200
 
         encoder.release()

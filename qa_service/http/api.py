@@ -74,7 +74,7 @@ def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
 def _read_ask_request() -> AskRequest:
     settings = service().settings
     limits = (settings.default_top_k, settings.max_top_k, settings.max_question_chars)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD answers as GET does, without the body
         return parse_ask_args(request.args.to_dict(flat=False), *limits)
     if not request.mimetype or request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the question as JSON (Content-Type: application/json).")

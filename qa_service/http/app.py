@@ -20,25 +20,11 @@ from ..settings import Settings
 from .api import api
 from .errors import register_error_handlers
 from .gate import install_gate
+from .headers import SECURITY_HEADERS
 from .health import health
 from .hotswap import IndexWatcher
 from .pages import web
 from .state import EXTENSION_KEY, ServiceState
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
-)
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
 #: Endpoints that no guard (rate limit, in-flight limit) applies to.
 UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static"})

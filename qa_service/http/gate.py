@@ -36,6 +36,11 @@ class AdmissionGate:
         """Requests being answered or waiting for a slot."""
         return self._admitted
 
+    @property
+    def full(self) -> bool:
+        """Whether a request arriving now would be refused (every slot and queue place taken)."""
+        return self._admitted >= self.slots + self.queue
+
     def enter(self) -> bool:
         """Take a slot, waiting in the queue if there is room in it; False when refused."""
         with self._lock:

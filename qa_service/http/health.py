@@ -1,4 +1,5 @@
-"""The health probes: ``/healthz`` (the process answers) and ``/readyz`` (the index is loaded).
+"""The health probes: ``/healthz`` (the process answers) and ``/readyz`` (the index is loaded and this
+worker can take a question now: ``503`` with ``Retry-After`` while its admission gate is full).
 
 They pass every guard (API key, rate limit, admission gate), so an orchestrator can always ask.
 """
@@ -20,11 +21,13 @@ def healthz() -> Response:
 
 @health.get("/readyz")
 def readyz() -> Response:
-    """Readiness: the index is loaded; what it holds and when it was built."""
+    """Readiness: the index is loaded and a question would be admitted; what it holds and when it was built."""
     manifest = service().retriever.index.manifest
-    return jsonify(
+    gate = current_app.extensions.get("qa_gate")
+    busy = gate is not None and gate.full
+    response = jsonify(
         {
-            "status": "ready",
+            "status": "busy" if busy else "ready",
             "documents": manifest.documents,
             "passages": manifest.passages,
             "model": manifest.model,
@@ -32,3 +35,7 @@ def readyz() -> Response:
             "version": current_app.config.get("QA_VERSION", ""),
         }
     )
+    if busy:
+        response.status_code = 503
+        response.headers["Retry-After"] = "1"
+    return response

@@ -196,7 +196,13 @@ def openapi_document(settings: Settings) -> dict:
                 "get": {
                     "summary": "Readiness",
                     "operationId": "readyz",
-                    "responses": {"200": _ok("#/components/schemas/Ready", "The index is loaded.")},
+                    "responses": {
+                        "200": _ok("#/components/schemas/Ready", "The index is loaded."),
+                        "503": _ok(
+                            "#/components/schemas/Ready",
+                            "This worker's threads and queue are full (status `busy`, with Retry-After).",
+                        ),
+                    },
                 }
             },
         },
@@ -379,7 +385,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
             "type": "object",
             "required": ["status", "documents", "passages", "model", "index_built_at"],
             "properties": {
-                "status": {"type": "string"},
+                "status": {"type": "string", "enum": ["ready", "busy"]},
                 "documents": {"type": "integer"},
                 "passages": {"type": "integer"},
                 "model": {"type": "string"},

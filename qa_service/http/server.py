@@ -6,7 +6,9 @@ forks them (``preload``), and each worker loads ONNX Runtime and the index after
 
 Overload: each worker answers ``QA_THREADS`` requests at once and lets ``QA_MAX_QUEUE`` more wait
 (``gate.py``); it runs one thread more than both, so that a request beyond them is refused with 503
-at once instead of waiting in gunicorn's own, unbounded queue. Shutdown: on SIGTERM or SIGINT gunicorn
+at once instead of waiting in gunicorn's own, unbounded queue. Slow clients: a worker reads each request
+whole, within ``QA_READ_TIMEOUT``, before a thread sees it (``worker.py``), so the threads and the
+admission gate count only requests ready to answer. Shutdown: on SIGTERM or SIGINT gunicorn
 stops accepting connections and gives the requests in flight up to ``graceful_timeout`` seconds to finish.
 """
 
@@ -18,9 +20,18 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from ..settings import Settings
+from .worker import buffering_worker
 
 #: Seconds the requests in flight get to finish after SIGTERM before workers are killed.
 GRACEFUL_TIMEOUT = 30
+
+#: The access log: no query string, referrer or user name, which may carry credentials or questions.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+
+def worker_class(settings: Settings) -> type:
+    """gunicorn's threaded worker, reading each request whole with a deadline before a thread sees it."""
+    return buffering_worker(settings.read_timeout, settings.max_body_bytes)
 
 
 def server_threads(settings: Settings) -> int:
@@ -42,11 +53,12 @@ class _Server(BaseApplication):
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
             "threads": server_threads(s),
-            "worker_class": "gthread",
+            "worker_class": worker_class(s),
             "timeout": 60,
             "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
             "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
             "errorlog": "-",
             "loglevel": s.log_level,
             "preload_app": False,
