@@ -183,6 +183,17 @@ class Settings:
         "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them "
         "across workers (needs the `redis` package).",
     )
+    data_dir: Path = setting(
+        Path("data"),
+        "QA_DATA_DIR",
+        "Folder of the service's own data (not committed): readers' feedback in `feedback.sqlite3`.",
+    )
+    metrics: bool = setting(
+        True,
+        "QA_METRICS",
+        "Serve Prometheus metrics at `/metrics` (behind `QA_API_KEY` when one is set, else open: bind "
+        "loopback or firewall it).",
+    )
     max_queue: int = setting(
         12,
         "QA_MAX_QUEUE",
