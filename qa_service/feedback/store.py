@@ -7,8 +7,9 @@ store adds no dependency and no ORM layer to learn for ~150 lines of SQL.
 
 Concurrency: gunicorn runs several worker processes, each with many threads. Each thread gets its own
 connection (a ``sqlite3`` connection must not be shared across threads, nor across a fork); writes are
-single-statement autocommit transactions, so a lock is held for a moment only, and ``busy_timeout``
-makes a writer wait for another's lock instead of failing.
+single-statement autocommit transactions, so a lock is held for a moment only (``synchronous=NORMAL``,
+WAL's recommended level, spares each commit an fsync), and ``busy_timeout`` makes a writer wait for
+another's lock instead of failing.
 
 Schema changes: ``PRAGMA user_version`` holds the schema's version; at start the store applies the
 migrations it lacks, inside one ``BEGIN IMMEDIATE`` transaction, so two workers starting together
@@ -24,11 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..files import exclusive_lock
+
 #: The database's file name inside the data folder (``QA_DATA_DIR``).
 FEEDBACK_FILE = "feedback.sqlite3"
 
 #: Milliseconds a connection waits for another's write lock before giving up.
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 30_000
 
 #: ``MIGRATIONS[i]`` brings the schema from version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
@@ -96,14 +99,22 @@ class FeedbackStore:
             # isolation_level=None: autocommit, each INSERT its own short transaction.
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            # WAL's recommended level: a commit survives the process dying; only a power cut may undo the last.
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
 
     def _migrate(self) -> None:
-        conn = self._connection()
+        # Workers starting together take turns (a file lock beside the database): WAL mode is switched on
+        # once, when no other connection holds the file, and the schema is migrated once.
+        with exclusive_lock(self.path.parent):
+            conn = self._connection()
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            self._apply_migrations(conn)
+
+    def _apply_migrations(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
