@@ -62,6 +62,15 @@ INDEX_BUILD_SECONDS = Gauge(
 )
 
 
+# Every known series exists from the start (at 0), so that a rate or an alert over it has data at once.
+for _reason in ("overloaded", "rate_limited"):
+    REJECTED.labels(reason=_reason)
+for _flag in ("true", "false"):
+    QUESTIONS.labels(no_answer=_flag)
+    for _via in ("api", "page"):
+        FEEDBACK.labels(helpful=_flag, via=_via)
+
+
 def record_index(manifest: Any) -> None:
     """Set the index gauges from the manifest of the index now served."""
     INDEX_DOCUMENTS.set(manifest.documents)
