@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,14 +54,20 @@ class Service:
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read()
 
-    def served_by(self) -> dict[str, tuple[int, int]]:
-        """Request id → (worker pid, status), from the access log."""
-        found = {}
-        for line in self.log.read_text(errors="replace").splitlines():
-            m = ACCESS_LINE.search(line)
-            if m:
-                found[m["rid"]] = (int(m["pid"]), int(m["status"]))
-        return found
+    def served_by(self, wait_for: Iterable[str] = ()) -> dict[str, tuple[int, int]]:
+        """Request id → (worker pid, status), from the access log; waits (up to 10 s) until the ids in
+        ``wait_for`` are logged (a worker writes its line just after the response)."""
+        wanted = set(wait_for)
+        deadline = time.monotonic() + 10
+        while True:
+            found = {}
+            for line in self.log.read_text(errors="replace").splitlines():
+                m = ACCESS_LINE.search(line)
+                if m:
+                    found[m["rid"]] = (int(m["pid"]), int(m["status"]))
+            if wanted <= set(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
 
 def _stop_group(process: subprocess.Popen) -> None:

@@ -66,7 +66,7 @@ def test_request_ids_reach_the_access_log_and_error_bodies(service):
     status, headers, body = service.call("GET", "/nowhere", headers={"X-Request-ID": "bad id"})
     made = json.loads(body)["error"]["request_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", made) and headers["X-Request-ID"] == made
-    logged = service.served_by()
+    logged = service.served_by(wait_for=["trace-ok-1", "trace-err-2", made])
     assert logged["trace-ok-1"][1] == 200 and logged["trace-err-2"][1] == 400 and logged[made][1] == 404
 
 
@@ -87,7 +87,7 @@ def test_metrics_after_a_short_load_are_summed_over_both_workers(service):
     after = scrape(service)
 
     # Both workers answered part of the load; the one that answered the scrape reports the sum.
-    workers = {service.served_by()[rid][0] for rid in ids}
+    workers = {service.served_by(wait_for=ids)[rid][0] for rid in ids}
     assert len(workers) == 2, "the load should have reached both workers"
     assert delta(before, after, "qa_requests_total", route="api.ask", method="GET", status="200") == 40
     assert delta(before, after, "qa_request_duration_seconds_count", route="api.ask") == 40
@@ -129,7 +129,7 @@ def test_a_few_hundred_concurrent_marks_are_all_stored(service):
             marks[n]["passage"],
             marks[n]["helpful"],
         )
-    assert len({service.served_by()[rid][0] for rid in ids}) == 2, "both workers wrote"
+    assert len({service.served_by(wait_for=ids)[rid][0] for rid in ids}) == 2, "both workers wrote"
 
 
 def _cards(page) -> list[dict]:
