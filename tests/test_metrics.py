@@ -76,12 +76,14 @@ def test_names_and_counts_match_the_requests_sent(make_app):
         assert client.get(f"/api/v1/ask?question=terrorism+{n}").status_code == 200
     assert client.get("/no/such/page").status_code == 404
     assert client.post("/api/v1/ask", json={}).status_code == 400
+    assert client.open("/api/v1/ask", method="BREW").status_code == 405
     after = samples(client)
     assert {name.removesuffix("_total").removesuffix("_count") for name, _ in after} >= NAMES
     delta = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
     assert delta("qa_requests_total", route="api.ask", method="GET", status="200") == 7
     assert delta("qa_requests_total", route="unmatched", method="GET", status="404") == 1
     assert delta("qa_requests_total", route="api.ask", method="POST", status="400") == 1
+    assert delta("qa_requests_total", route="unmatched", method="other", status="405") == 1
     assert delta("qa_request_duration_seconds_count", route="api.ask") == 8
     assert delta("qa_questions_total", no_answer="false") + delta("qa_questions_total", no_answer="true") == 7
     # /metrics does not count itself, so scraping does not move the figures.

@@ -145,7 +145,7 @@
         hidden("passage", source.passage),
         hidden("back", backUrl),
         h("div", { class: "feedback-row", role: "group", "aria-labelledby": labelId },
-          h("span", { class: "feedback-ask", id: labelId }, `Did passage ${source.passage} answer your question?`),
+          h("span", { class: "feedback-ask", id: labelId }, `Did passage ${source.passage} answer the question?`),
           h("button", { type: "submit", name: "helpful", value: "true" }, "Helpful"),
           h("button", { type: "submit", name: "helpful", value: "false" }, "Not helpful"))),
       h("p", { class: "feedback-status", role: "status", "aria-live": "polite", tabindex: "-1" }));
