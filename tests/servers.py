@@ -8,12 +8,11 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ import pytest
 
 from qa_service.settings import Settings
 
-from .conftest import ROOT
-from .support import free_port
+from .helpers import LiveServer, free_port, start_server, stop_server
 
 #: gunicorn's access line as ``server.ACCESS_LOG_FORMAT`` writes it: status, ..., worker pid, request id.
 ACCESS_LINE = re.compile(r'" (?P<status>\d{3}) .* pid=<(?P<pid>\d+)> rid=(?P<rid>\S+)$')
@@ -70,21 +68,10 @@ class Service:
             time.sleep(0.05)
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @contextmanager
 def running_service(settings: Settings, tmp: Path, workers: int = 2, **env: str) -> Iterator[Service]:
-    """``qa-service serve`` on 127.0.0.1 over ``settings``' index (never rebuilt), with its own data folder."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    """``qa-service serve`` on 127.0.0.1 over ``settings``' index (never rebuilt), with its own data folder;
+    ready once every worker has answered (so that the load of a test can reach them all)."""
     log = tmp / "server.log"
     full_env = {
         **os.environ,
@@ -101,44 +88,27 @@ def running_service(settings: Settings, tmp: Path, workers: int = 2, **env: str)
         **env,
     }
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the server makes its own
-    command = [sys.executable, "-m", "qa_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    server = start_server(
+        ["-m", "qa_service", "serve", "--host", "127.0.0.1"], log, env=full_env, ready_path="/readyz", timeout=240
+    )
     try:
-        _wait_for_workers(url, process, log, workers)
-        yield Service(url, log, tmp / "data", full_env)
+        service = Service(server.url, log, tmp / "data", full_env)
+        _wait_for_workers(service, workers)
+        yield service
     finally:
-        _stop_group(process)
+        stop_server(server)
 
 
-def _wait_for_workers(url: str, process: subprocess.Popen, log: Path, workers: int, timeout: float = 240) -> None:
-    """Ready: /readyz answers and every worker has booted its app (so that both can take requests)."""
+def _wait_for_workers(service: Service, workers: int, timeout: float = 120) -> None:
+    """Ask /readyz on new connections until the access log shows ``workers`` different pids."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=5):
-                pids = set()
-                for _ in range(40):
-                    with urllib.request.urlopen(url + "/readyz", timeout=5):
-                        pass
-                    pids = {pid for pid, _ in _served(log).values()}
-                    if len(pids) >= workers:
-                        return
-                    time.sleep(0.2)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the server's workers were not all ready within {timeout:.0f} s")
-
-
-def _served(log: Path) -> dict[str, tuple[int, int]]:
-    return Service("", log, log, {}).served_by()
+        rid = f"ready-{uuid.uuid4().hex}"
+        service.call("GET", "/readyz", headers={"X-Request-ID": rid})
+        if len({pid for pid, _ in service.served_by(wait_for=[rid]).values()}) >= workers:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"not all {workers} workers answered within {timeout:.0f} s")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -162,6 +132,7 @@ def running_redis(tmp: Path) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"redis://127.0.0.1:{port}/0"
+    server = LiveServer(process, port, log)
     try:
         client = redis.Redis.from_url(uri)
         deadline = time.monotonic() + 20
@@ -176,4 +147,4 @@ def running_redis(tmp: Path) -> Iterator[str]:
         client.close()
         yield uri
     finally:
-        _stop_group(process)
+        stop_server(server)

@@ -31,7 +31,7 @@ from qa_service.index import ensure_index, load_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .conftest import CORPUS, STATEMENT_ID, FakeEncoder
+from .helpers import CORPUS, STATEMENT_ID, FakeEncoder
 
 
 @pytest.fixture(scope="module")

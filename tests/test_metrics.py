@@ -18,8 +18,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .conftest import CORPUS, FakeEncoder
-from .support import GatedEncoder
+from .helpers import CORPUS, FakeEncoder, GatedEncoder
 
 NAMES = {
     "qa_requests",
@@ -93,7 +92,7 @@ def test_names_and_counts_match_the_requests_sent(make_app):
 
 
 def test_feedback_is_counted(make_app):
-    from .conftest import STATEMENT_ID
+    from .helpers import STATEMENT_ID
 
     client = make_app().test_client()
     before = samples(client)

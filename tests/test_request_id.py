@@ -12,7 +12,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .conftest import CORPUS, FakeEncoder
+from .helpers import CORPUS, FakeEncoder
 
 MADE = re.compile(r"[0-9a-f]{32}")
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qa_service.feedback import FEEDBACK_FILE
 
-from .conftest import ROOT, STATEMENT_ID
+from .helpers import ROOT, STATEMENT_ID
 from .servers import Service, running_service
 
 pytestmark = pytest.mark.slow
