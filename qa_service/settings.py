@@ -180,8 +180,8 @@ class Settings:
     rate_limit_storage: str = setting(
         "memory://",
         "QA_RATE_LIMIT_STORAGE",
-        "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them "
-        "across workers (needs the `redis` package).",
+        "Where rate-limit counters live: `memory://` counts per worker process (a client gets QA_WORKERS times "
+        "its limit); a `redis://host:6379/0` URI shares one budget across workers and hosts.",
     )
     data_dir: Path = setting(
         Path("data"),
