@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run test build install chromium clean bench peer
+.PHONY: run test build install chromium redis clean bench peer
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,21 @@ chromium:
 		echo "Install it with: sudo apt-get install chromium chromium-driver"; \
 	fi
 
+# The shared rate-limit tests start Debian's redis-server on a free loopback port (tests/test_rate_limit.py).
+REDIS := /usr/bin/redis-server
+
+redis:
+	@if [ -x $(REDIS) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing redis-server for the shared rate-limit tests (apt-get install redis-server)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+		echo "redis-server is missing and cannot be installed here: the shared rate-limit tests will be skipped."; \
+		echo "Install it with: sudo apt-get install redis-server"; \
+	fi
+
 # Style (ruff), the layers (import-linter, contracts in pyproject.toml), then every test.
-test: $(STAMP) chromium
+test: $(STAMP) chromium redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import collections
 import glob
 import json
@@ -90,9 +91,18 @@ def export_dynamo(target: Path) -> None:
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, args, str(target), input_names=INPUT_NAMES, output_names=["last_hidden_state"],
-                          dynamic_shapes={n: {0: batch, 1: seq} for n in INPUT_NAMES}, opset_version=18,
-                          dynamo=True, external_data=False, verbose=False)
+        torch.onnx.export(
+            wrapped,
+            args,
+            str(target),
+            input_names=INPUT_NAMES,
+            output_names=["last_hidden_state"],
+            dynamic_shapes={n: {0: batch, 1: seq} for n in INPUT_NAMES},
+            opset_version=18,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
 
 
 def export_legacy(target: Path) -> None:
@@ -103,8 +113,17 @@ def export_legacy(target: Path) -> None:
     axes = {n: {0: "batch", 1: "seq"} for n in [*INPUT_NAMES, "last_hidden_state"]}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, args, str(target), input_names=INPUT_NAMES, output_names=["last_hidden_state"],
-                          dynamic_axes=axes, opset_version=17, dynamo=False, do_constant_folding=True)
+        torch.onnx.export(
+            wrapped,
+            args,
+            str(target),
+            input_names=INPUT_NAMES,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+            do_constant_folding=True,
+        )
 
 
 def fuse(source: Path, target: Path) -> dict:
@@ -132,16 +151,27 @@ def dynamic(source: Path, target: Path, **kwargs) -> None:
         root.setLevel(level)
 
 
-def nbits(source: Path, target: Path, bits: int = 8, block_size: int = 32, accuracy_level: int = 4,
-          symmetric: bool = True, nodes: list[str] | None = None) -> None:
+def nbits(
+    source: Path,
+    target: Path,
+    bits: int = 8,
+    block_size: int = 32,
+    accuracy_level: int = 4,
+    symmetric: bool = True,
+    nodes: list[str] | None = None,
+) -> None:
     """Block-wise weight quantisation to MatMulNBits; accuracy_level 4 computes in int8 (activations
     quantised per block of ``block_size`` along K, at run time)."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=symmetric,
-                                          accuracy_level=accuracy_level, bits=bits,
-                                          op_types_to_quantize=("MatMul",))
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=block_size,
+        is_symmetric=symmetric,
+        accuracy_level=accuracy_level,
+        bits=bits,
+        op_types_to_quantize=("MatMul",),
+    )
     model = onnx.load(str(source))
     # nodes_to_include only adds to op_types_to_quantize: leave the others out by name instead.
     exclude = [n.name for n in model.graph.node if n.op_type == "MatMul" and nodes is not None and n.name not in nodes]
@@ -186,14 +216,14 @@ def smooth(source: Path, target: Path, texts: list[str], alpha: float = 0.5) -> 
     new_nodes = {}
     for name, nodes in groups.items():
         weights = [numpy_helper.to_array(inits[n.input[1]]) for n in nodes]
-        if any(users[n.input[1]] > 1 for n in nodes) or any(w.ndim != 2 or w.shape[0] != len(amax[name])
-                                                            for w in weights):
+        if any(users[n.input[1]] > 1 for n in nodes) or any(
+            w.ndim != 2 or w.shape[0] != len(amax[name]) for w in weights
+        ):
             continue
         wmax = np.max([np.abs(w).max(axis=1) for w in weights], axis=0)
         scale = (np.maximum(amax[name], 1e-5) ** alpha / np.maximum(wmax, 1e-5) ** (1 - alpha)).astype(np.float32)
         for n, w in zip(nodes, weights):
-            inits[n.input[1]].CopyFrom(numpy_helper.from_array((w * scale[:, None]).astype(np.float32),
-                                                               n.input[1]))
+            inits[n.input[1]].CopyFrom(numpy_helper.from_array((w * scale[:, None]).astype(np.float32), n.input[1]))
         inv = f"{name}_smooth_inv"
         graph.initializer.append(numpy_helper.from_array((1.0 / scale).astype(np.float32), inv))
         out = f"{name}_smoothed"
@@ -240,8 +270,11 @@ def static_qdq(source: Path, target: Path, texts: list[str], method: str = "minm
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     names = [i.name for i in onnx.load(str(source), load_external_data=False).graph.input]
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-               "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     extra_options = {"ActivationSymmetric": False, "WeightSymmetric": True, "MatMulConstBOnly": True}
     if method == "percentile":
         extra_options["CalibPercentile"] = 99.999
@@ -250,10 +283,18 @@ def static_qdq(source: Path, target: Path, texts: list[str], method: str = "minm
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_static(str(source), str(target), TextReader(texts, names, None if method == "minmax" else 128), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["MatMul"], calibrate_method=methods[method],
-                        extra_options=extra_options)
+        quantize_static(
+            str(source),
+            str(target),
+            TextReader(texts, names, None if method == "minmax" else 128),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            calibrate_method=methods[method],
+            extra_options=extra_options,
+        )
     finally:
         root.setLevel(level)
 
@@ -287,9 +328,7 @@ def quantizable_nodes(path: Path) -> list[str]:
     inits = {i.name for i in model.graph.initializer}
     out = []
     for node in model.graph.node:
-        if node.op_type == "MatMul" and node.input[1] in inits:
-            out.append(node.name)
-        elif node.op_type in ("Attention",):
+        if node.op_type == "MatMul" and node.input[1] in inits or node.op_type in ("Attention",):
             out.append(node.name)
     return out
 
@@ -302,63 +341,132 @@ def variant_recipes(args) -> dict[str, dict]:
     excl_fused = args.exclude_fused or []
     return {
         "fp32": {"note": "float32, dynamo export opset 18 (today's service)"},
-        "int8-dyn": {"src": "fp32", "note": "quantize_dynamic QInt8 per-channel (today's int8)",
-                     "make": lambda s, t: dynamic(s, t)},
-        "int8-dyn-matmul": {"src": "fp32", "note": "same, op_types_to_quantize=['MatMul'] (embeddings stay fp32)",
-                            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"])},
-        "int8-dyn-rr": {"src": "fp32", "note": "same as int8-dyn-matmul, reduce_range=True",
-                        "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"], reduce_range=True)},
-        "int8-dyn-u8": {"src": "fp32", "note": "MatMul only, QUInt8 weights",
-                        "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"],
-                                                     weight_type=QuantType.QUInt8)},
-        "int8-dyn-excl": {"src": "fp32", "note": f"MatMul only, excluding {len(excl_dyn)} most sensitive nodes",
-                          "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"],
-                                                       nodes_to_exclude=excl_dyn)},
-        "fp32-fused": {"src": "fp32-legacy", "note": "float32, legacy export opset 17 + ORT BERT fusions",
-                       "make": lambda s, t: fuse(s, t)},
-        "int8-fused": {"src": "fp32-fused", "note": "fused, quantize_dynamic QInt8 per-channel (all op types)",
-                       "make": lambda s, t: dynamic(s, t)},
-        "int8-fused-mm": {"src": "fp32-fused", "note": "fused, quantize_dynamic MatMul+Attention only",
-                          "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"])},
-        "int8-fused-excl": {"src": "fp32-fused",
-                            "note": f"fused, MatMul+Attention, excluding {len(excl_fused)} most sensitive nodes",
-                            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"],
-                                                         nodes_to_exclude=excl_fused)},
-        "fp32-smooth": {"src": "fp32", "note": "float32 with SmoothQuant scales (alpha 0.5) folded in",
-                        "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.5)},
-        "int8-smooth": {"src": "fp32-smooth", "note": "SmoothQuant a=0.5 (calibrated on corpus+questions), "
-                        "then quantize_dynamic QInt8 per-channel, MatMul only",
-                        "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"])},
-        "fp32-fused-smooth": {"src": "fp32-fused", "note": "fused float32 with SmoothQuant scales (alpha 0.5)",
-                              "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.5)},
-        "int8-fused-smooth": {"src": "fp32-fused-smooth", "note": "fused + SmoothQuant a=0.5, then "
-                              "quantize_dynamic QInt8 per-channel, MatMul+Attention",
-                              "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"])},
-        "fp32-fused-smooth25": {"src": "fp32-fused", "note": "fused float32 with SmoothQuant scales (alpha 0.25)",
-                                "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.25)},
-        "int8-fused-smooth25": {"src": "fp32-fused-smooth25", "note": "fused + SmoothQuant a=0.25, dynamic int8",
-                                "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"])},
-        "hyb-all-nb": {"src": "fp32-fused", "note": "fused; all 18 MatMuls as MatMulNBits 8-bit b32 acc4, "
-                       "Attention (QKV) quantize_dynamic QInt8 per-channel",
-                       "make": lambda s, t: _hybrid(s, t, None)},
-        "hyb3-nb": {"src": "fp32-fused", "note": f"fused; {len(excl_fused[:3])} most sensitive MatMuls as MatMulNBits "
-                    "8-bit b32 acc4, the rest quantize_dynamic QInt8 per-channel",
-                    "make": lambda s, t: _hybrid(s, t, excl_fused[:3])},
-        "hyb6-nb": {"src": "fp32-fused", "note": f"fused; {len(excl_fused[:6])} most sensitive MatMuls as MatMulNBits "
-                    "8-bit b32 acc4, the rest quantize_dynamic QInt8 per-channel",
-                    "make": lambda s, t: _hybrid(s, t, excl_fused[:6])},
-        "int8-static": {"src": "fp32", "note": "quantize_static QDQ per-channel, MinMax calibration (corpus+questions)",
-                        "make": lambda s, t: static_qdq(s, t, calibration_texts(args))},
-        "int8-static-pct": {"src": "fp32", "note": "quantize_static QDQ per-channel, percentile 99.999 calibration",
-                            "make": lambda s, t: static_qdq(s, t, calibration_texts(args), method="percentile")},
-        "nbits8-b32": {"src": "fp32", "note": "MatMulNBits 8-bit weights, block 32, accuracy_level 4 (int8 compute)",
-                       "make": lambda s, t: nbits(s, t, bits=8, block_size=32)},
-        "nbits8-b32-fused": {"src": "fp32-fused", "note": "fused graph + MatMulNBits 8-bit, block 32, acc. level 4",
-                             "make": lambda s, t: nbits(s, t, bits=8, block_size=32)},
-        "nbits8-b128": {"src": "fp32", "note": "MatMulNBits 8-bit weights, block 128, accuracy_level 4",
-                        "make": lambda s, t: nbits(s, t, bits=8, block_size=128)},
-        "nbits4-b32": {"src": "fp32", "note": "MatMulNBits 4-bit weights, block 32, accuracy_level 4",
-                       "make": lambda s, t: nbits(s, t, bits=4, block_size=32)},
+        "int8-dyn": {
+            "src": "fp32",
+            "note": "quantize_dynamic QInt8 per-channel (today's int8)",
+            "make": lambda s, t: dynamic(s, t),
+        },
+        "int8-dyn-matmul": {
+            "src": "fp32",
+            "note": "same, op_types_to_quantize=['MatMul'] (embeddings stay fp32)",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"]),
+        },
+        "int8-dyn-rr": {
+            "src": "fp32",
+            "note": "same as int8-dyn-matmul, reduce_range=True",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"], reduce_range=True),
+        },
+        "int8-dyn-u8": {
+            "src": "fp32",
+            "note": "MatMul only, QUInt8 weights",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"], weight_type=QuantType.QUInt8),
+        },
+        "int8-dyn-excl": {
+            "src": "fp32",
+            "note": f"MatMul only, excluding {len(excl_dyn)} most sensitive nodes",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"], nodes_to_exclude=excl_dyn),
+        },
+        "fp32-fused": {
+            "src": "fp32-legacy",
+            "note": "float32, legacy export opset 17 + ORT BERT fusions",
+            "make": lambda s, t: fuse(s, t),
+        },
+        "int8-fused": {
+            "src": "fp32-fused",
+            "note": "fused, quantize_dynamic QInt8 per-channel (all op types)",
+            "make": lambda s, t: dynamic(s, t),
+        },
+        "int8-fused-mm": {
+            "src": "fp32-fused",
+            "note": "fused, quantize_dynamic MatMul+Attention only",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"]),
+        },
+        "int8-fused-excl": {
+            "src": "fp32-fused",
+            "note": f"fused, MatMul+Attention, excluding {len(excl_fused)} most sensitive nodes",
+            "make": lambda s, t: dynamic(
+                s, t, op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=excl_fused
+            ),
+        },
+        "fp32-smooth": {
+            "src": "fp32",
+            "note": "float32 with SmoothQuant scales (alpha 0.5) folded in",
+            "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.5),
+        },
+        "int8-smooth": {
+            "src": "fp32-smooth",
+            "note": "SmoothQuant a=0.5 (calibrated on corpus+questions), "
+            "then quantize_dynamic QInt8 per-channel, MatMul only",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul"]),
+        },
+        "fp32-fused-smooth": {
+            "src": "fp32-fused",
+            "note": "fused float32 with SmoothQuant scales (alpha 0.5)",
+            "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.5),
+        },
+        "int8-fused-smooth": {
+            "src": "fp32-fused-smooth",
+            "note": "fused + SmoothQuant a=0.5, then quantize_dynamic QInt8 per-channel, MatMul+Attention",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"]),
+        },
+        "fp32-fused-smooth25": {
+            "src": "fp32-fused",
+            "note": "fused float32 with SmoothQuant scales (alpha 0.25)",
+            "make": lambda s, t: smooth(s, t, calibration_texts(args), 0.25),
+        },
+        "int8-fused-smooth25": {
+            "src": "fp32-fused-smooth25",
+            "note": "fused + SmoothQuant a=0.25, dynamic int8",
+            "make": lambda s, t: dynamic(s, t, op_types_to_quantize=["MatMul", "Attention"]),
+        },
+        "hyb-all-nb": {
+            "src": "fp32-fused",
+            "note": "fused; all 18 MatMuls as MatMulNBits 8-bit b32 acc4, "
+            "Attention (QKV) quantize_dynamic QInt8 per-channel",
+            "make": lambda s, t: _hybrid(s, t, None),
+        },
+        "hyb3-nb": {
+            "src": "fp32-fused",
+            "note": f"fused; {len(excl_fused[:3])} most sensitive MatMuls as MatMulNBits "
+            "8-bit b32 acc4, the rest quantize_dynamic QInt8 per-channel",
+            "make": lambda s, t: _hybrid(s, t, excl_fused[:3]),
+        },
+        "hyb6-nb": {
+            "src": "fp32-fused",
+            "note": f"fused; {len(excl_fused[:6])} most sensitive MatMuls as MatMulNBits "
+            "8-bit b32 acc4, the rest quantize_dynamic QInt8 per-channel",
+            "make": lambda s, t: _hybrid(s, t, excl_fused[:6]),
+        },
+        "int8-static": {
+            "src": "fp32",
+            "note": "quantize_static QDQ per-channel, MinMax calibration (corpus+questions)",
+            "make": lambda s, t: static_qdq(s, t, calibration_texts(args)),
+        },
+        "int8-static-pct": {
+            "src": "fp32",
+            "note": "quantize_static QDQ per-channel, percentile 99.999 calibration",
+            "make": lambda s, t: static_qdq(s, t, calibration_texts(args), method="percentile"),
+        },
+        "nbits8-b32": {
+            "src": "fp32",
+            "note": "MatMulNBits 8-bit weights, block 32, accuracy_level 4 (int8 compute)",
+            "make": lambda s, t: nbits(s, t, bits=8, block_size=32),
+        },
+        "nbits8-b32-fused": {
+            "src": "fp32-fused",
+            "note": "fused graph + MatMulNBits 8-bit, block 32, acc. level 4",
+            "make": lambda s, t: nbits(s, t, bits=8, block_size=32),
+        },
+        "nbits8-b128": {
+            "src": "fp32",
+            "note": "MatMulNBits 8-bit weights, block 128, accuracy_level 4",
+            "make": lambda s, t: nbits(s, t, bits=8, block_size=128),
+        },
+        "nbits4-b32": {
+            "src": "fp32",
+            "note": "MatMulNBits 4-bit weights, block 32, accuracy_level 4",
+            "make": lambda s, t: nbits(s, t, bits=4, block_size=32),
+        },
     }
 
 
@@ -398,8 +506,9 @@ def build(out: Path, name: str, args, recipes: dict) -> Path:
         if info:
             print(f"  {name}: {info}", file=sys.stderr)
     os.replace(tmp, target)
-    print(f"built {name} in {time.perf_counter() - started:.1f} s ({target.stat().st_size / 1e6:.1f} MB)",
-          file=sys.stderr)
+    print(
+        f"built {name} in {time.perf_counter() - started:.1f} s ({target.stat().st_size / 1e6:.1f} MB)", file=sys.stderr
+    )
     return target
 
 
@@ -516,11 +625,25 @@ def screen_texts(datasets: Path) -> list[str]:
     sp, sq, _ = squad(datasets)
     cp, cq, _ = clapnq(datasets)
     paras = corpus_texts()
-    texts = (rng.sample(sq, 90) + rng.sample(sp, 50) + rng.sample(cq, 40) + rng.sample(cp, 40)
-             + rng.sample(paras, min(20, len(paras))) + rng.sample(sentences(paras), 20)
-             + statement_questions()[:30]
-             + ["terrorism", "UN", "nuclear weapons", "What?", "Kazakhstan", "climate change and security",
-                "1945", "The quick brown fox jumps over the lazy dog."])
+    texts = (
+        rng.sample(sq, 90)
+        + rng.sample(sp, 50)
+        + rng.sample(cq, 40)
+        + rng.sample(cp, 40)
+        + rng.sample(paras, min(20, len(paras)))
+        + rng.sample(sentences(paras), 20)
+        + statement_questions()[:30]
+        + [
+            "terrorism",
+            "UN",
+            "nuclear weapons",
+            "What?",
+            "Kazakhstan",
+            "climate change and security",
+            "1945",
+            "The quick brown fox jumps over the lazy dog.",
+        ]
+    )
     return texts
 
 
@@ -614,9 +737,15 @@ def speed(out: Path, names: list[str], args, recipes, datasets: Path) -> dict:
             if "torch" in p50:
                 ratios_torch[n].append(p50["torch"] / p50[n])
         print(f"  speed round {r + 1}: " + ", ".join(f"{n} {v:.2f}" for n, v in p50.items()), file=sys.stderr)
-    return {n: {"p50_ms_rounds": rounds[n], "p50_ms": statistics.median(rounds[n]),
-                "x_fp32": statistics.median(ratios_fp32[n]),
-                "x_torch": statistics.median(ratios_torch[n]) if ratios_torch[n] else None} for n in fns}
+    return {
+        n: {
+            "p50_ms_rounds": rounds[n],
+            "p50_ms": statistics.median(rounds[n]),
+            "x_fp32": statistics.median(ratios_fp32[n]),
+            "x_torch": statistics.median(ratios_torch[n]) if ratios_torch[n] else None,
+        }
+        for n in fns
+    }
 
 
 def profile(out: Path, names: list[str], args, recipes, datasets: Path) -> dict:
@@ -644,10 +773,14 @@ def profile(out: Path, names: list[str], args, recipes, datasets: Path) -> dict:
                 by_op[e["args"]["op_name"]] += e["dur"]
                 provider[e["args"].get("provider", "?")] += 1
         total = sum(by_op.values())
-        graph_ops = collections.Counter(node.op_type for node in onnx.load(str(opt), load_external_data=False).graph.node)
-        result[n] = {"graph_ops": dict(graph_ops.most_common()),
-                     "kernel_share": {k: round(v / total, 3) for k, v in sorted(by_op.items(), key=lambda x: -x[1])},
-                     "providers": dict(provider)}
+        graph_ops = collections.Counter(
+            node.op_type for node in onnx.load(str(opt), load_external_data=False).graph.node
+        )
+        result[n] = {
+            "graph_ops": dict(graph_ops.most_common()),
+            "kernel_share": {k: round(v / total, 3) for k, v in sorted(by_op.items(), key=lambda x: -x[1])},
+            "providers": dict(provider),
+        }
     return result
 
 
@@ -703,10 +836,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--out", type=Path, default=REPO / ".eval-cache" / "quantization")
-    parser.add_argument("--stage", default="all",
-                        choices=["build", "screen", "sensitivity", "full", "speed", "profile", "batching", "all"])
-    parser.add_argument("--variants", default="fp32,int8-dyn,int8-dyn-matmul,fp32-fused,int8-fused-mm",
-                        help="comma-separated; 'list' prints the recipes")
+    parser.add_argument(
+        "--stage",
+        default="all",
+        choices=["build", "screen", "sensitivity", "full", "speed", "profile", "batching", "all"],
+    )
+    parser.add_argument(
+        "--variants",
+        default="fp32,int8-dyn,int8-dyn-matmul,fp32-fused,int8-fused-mm",
+        help="comma-separated; 'list' prints the recipes",
+    )
     parser.add_argument("--fp32", help="an existing float32 model.onnx (dynamo export) to copy instead of exporting")
     parser.add_argument("--exclude-dynamo", type=lambda s: s.split(","), help="nodes for int8-dyn-excl")
     parser.add_argument("--exclude-fused", type=lambda s: s.split(","), help="nodes for int8-fused-excl")
@@ -792,22 +931,29 @@ def table(results: dict, names: list[str]) -> str:
     def ci(x):
         return "" if not x else f"[{x[0] * 100:+.2f}, {x[1] * 100:+.2f}]"
 
-    lines = ["| variant | x fp32 | x torch | cos min | cos mean | SQuAD R@1 | SQuAD R@3 | SQuAD ΔR@1 95% CI "
-             "| SQuAD ΔR@3 95% CI | ClapNQ R@1 | ClapNQ R@3 | ClapNQ ΔR@1 95% CI |", "|" + "---|" * 12]
+    lines = [
+        "| variant | x fp32 | x torch | cos min | cos mean | SQuAD R@1 | SQuAD R@3 | SQuAD ΔR@1 95% CI "
+        "| SQuAD ΔR@3 95% CI | ClapNQ R@1 | ClapNQ R@3 | ClapNQ ΔR@1 95% CI |",
+        "|" + "---|" * 12,
+    ]
     for n in names:
         v = results["variants"].get(n, {})
-        pct = lambda k: f(v.get(k) and v[k] * 100, ".2f")  # noqa: E731
-        lines.append(f"| {n} | {f(v.get('x_fp32'), '.2f')} | {f(v.get('x_torch'), '.2f')} | "
-                     f"{f(v.get('cos_min'), '.4f')} | {f(v.get('cos_mean'), '.5f')} | {pct('squad_r1')} | "
-                     f"{pct('squad_r3')} | {ci(v.get('squad_d_r1_ci')) if n != 'fp32' else ci(v.get('squad_r1_ci'))} | "
-                     f"{ci(v.get('squad_d_r3_ci')) if n != 'fp32' else ''} | "
-                     f"{pct('clapnq_r1')} | {pct('clapnq_r3')} | "
-                     f"{ci(v.get('clapnq_d_r1_ci')) if n != 'fp32' else ci(v.get('clapnq_r1_ci'))} |")
+        pct = lambda k, v=v: f(v.get(k) and v[k] * 100, ".2f")  # noqa: E731
+        lines.append(
+            f"| {n} | {f(v.get('x_fp32'), '.2f')} | {f(v.get('x_torch'), '.2f')} | "
+            f"{f(v.get('cos_min'), '.4f')} | {f(v.get('cos_mean'), '.5f')} | {pct('squad_r1')} | "
+            f"{pct('squad_r3')} | {ci(v.get('squad_d_r1_ci')) if n != 'fp32' else ci(v.get('squad_r1_ci'))} | "
+            f"{ci(v.get('squad_d_r3_ci')) if n != 'fp32' else ''} | "
+            f"{pct('clapnq_r1')} | {pct('clapnq_r3')} | "
+            f"{ci(v.get('clapnq_d_r1_ci')) if n != 'fp32' else ci(v.get('clapnq_r1_ci'))} |"
+        )
     if "speed" in results:
         sp = results["speed"]
         lines.append("")
-        lines.append("p50 ms per question by round (1 thread): " + "; ".join(
-            f"{n} " + "/".join(f"{x:.2f}" for x in sp[n]["p50_ms_rounds"]) for n in sp))
+        lines.append(
+            "p50 ms per question by round (1 thread): "
+            + "; ".join(f"{n} " + "/".join(f"{x:.2f}" for x in sp[n]["p50_ms_rounds"]) for n in sp)
+        )
     return "\n".join(lines)
 
 
@@ -817,7 +963,7 @@ def _cpu() -> str:
         model = re.search(r"model name\s*:\s*(.*)", info).group(1)
         flags = re.search(r"flags\s*:\s*(.*)", info).group(1).split()
         return f"{model}; " + " ".join(x for x in flags if "vnni" in x or "amx" in x or "bf16" in x)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "?"
 
 
@@ -826,10 +972,8 @@ def _versions() -> dict:
 
     out = {}
     for p in ("onnxruntime", "onnx", "torch", "transformers", "sentence-transformers", "numpy"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

@@ -1,4 +1,5 @@
-"""The ``qa-service`` command: build the index, ask from the terminal, serve over HTTP, evaluate."""
+"""The ``qa-service`` command: build the index, ask from the terminal, serve over HTTP, evaluate, and
+sum up or export readers' feedback."""
 
 from __future__ import annotations
 
@@ -330,6 +331,91 @@ def eval_(
         click.echo(json.dumps(data, indent=2))
     elif json_path:
         Path(json_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+@main.group()
+def feedback() -> None:
+    """Readers' marks of answers (helpful or not), stored by the service in QA_DATA_DIR."""
+
+
+def _feedback_store(settings: Settings):
+    from .feedback import FEEDBACK_FILE, FeedbackStore
+
+    path = settings.data_dir / FEEDBACK_FILE
+    if not path.is_file():
+        raise click.UsageError(f"no feedback yet: {path} does not exist (the service makes it; see QA_DATA_DIR)")
+    return FeedbackStore(path)
+
+
+@feedback.command(name="stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def feedback_stats_command(as_json: bool) -> None:
+    """Marks per question and passage: helpful, not helpful, share helpful."""
+    from .feedback import feedback_stats
+
+    rows = feedback_stats(_feedback_store(_settings()).marks())
+    if as_json:
+        data = [
+            {
+                "question": r.question,
+                "document": r.document,
+                "passage": r.passage,
+                "helpful": r.helpful,
+                "unhelpful": r.unhelpful,
+                "share_helpful": round(r.share_helpful, 4),
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    marks = sum(r.total for r in rows)
+    helpful = sum(r.helpful for r in rows)
+    questions = len({r.question.casefold() for r in rows})
+    share = f"{helpful / marks:.0%}" if marks else "-"
+    click.echo(f"{marks} marks on {questions} questions, {share} helpful")
+    if rows:
+        click.echo(f"\n{'helpful':>7} {'not':>5} {'share':>6}  passage  question")
+    for r in rows:
+        question = r.question if len(r.question) <= 70 else r.question[:69] + "…"
+        click.echo(f"{r.helpful:>7} {r.unhelpful:>5} {r.share_helpful:>6.0%}  {r.document} #{r.passage}  {question}")
+
+
+@feedback.command(name="export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--review",
+    "review_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the questions every mark called unhelpful (default: PATH with .review.jsonl).",
+)
+def feedback_export_command(path: Path, review_path: Path | None) -> None:
+    """Write the marks as a question set for `qa-service eval PATH`: a passage marked helpful is gold.
+
+    Questions whose every mark was "not helpful" go to a review file (out-of-scope format), to be read by
+    a person before `qa-service eval --out-of-scope` uses them.
+    """
+    from .feedback import export_question_set
+    from .files import write_atomic
+    from .index import IndexProblem, describe_problem, load_index
+
+    settings = _settings()
+    store = _feedback_store(settings)
+    try:
+        passages = load_index(settings.index_dir).passages
+    except IndexProblem as exc:
+        raise click.UsageError(
+            f"the index is needed to name gold passages: {describe_problem(exc, settings.index_dir)}"
+        ) from exc
+    result = export_question_set(store.marks(), passages)
+    review_path = review_path or path.with_name(path.name.removesuffix(".jsonl") + ".review.jsonl")
+    for target, rows in ((path, result.questions), (review_path, result.review)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    click.echo(f"{len(result.questions)} questions with gold passages written to {path}")
+    click.echo(f"{len(result.review)} questions marked unhelpful throughout written to {review_path} (to review)")
+    for reason in result.skipped:
+        click.secho(f"skipped: {reason}", fg="yellow", err=True)
 
 
 if __name__ == "__main__":

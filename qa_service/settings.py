@@ -180,8 +180,19 @@ class Settings:
     rate_limit_storage: str = setting(
         "memory://",
         "QA_RATE_LIMIT_STORAGE",
-        "Where rate-limit counters live: `memory://` counts per worker process; a `redis://` URI shares them "
-        "across workers (needs the `redis` package).",
+        "Where rate-limit counters live: `memory://` counts per worker process (a client gets QA_WORKERS times "
+        "its limit); a `redis://host:6379/0` URI shares one budget across workers and hosts.",
+    )
+    data_dir: Path = setting(
+        Path("data"),
+        "QA_DATA_DIR",
+        "Folder of the service's own data (not committed): readers' feedback in `feedback.sqlite3`.",
+    )
+    metrics: bool = setting(
+        True,
+        "QA_METRICS",
+        "Serve Prometheus metrics at `/metrics` (behind `QA_API_KEY` when one is set, else open: bind "
+        "loopback or firewall it).",
     )
     max_queue: int = setting(
         12,

@@ -1,4 +1,4 @@
-"""The JSON API (``/api/v1``): ask, documents, the OpenAPI description.
+"""The JSON API (``/api/v1``): ask, documents, feedback, the OpenAPI description.
 
 With ``QA_API_KEY`` set, every API route but the OpenAPI document (which says how to authenticate)
 requires the key, in ``X-API-Key`` or ``Authorization: Bearer``. The health probes stay open for the
@@ -15,6 +15,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import ApiError, Unauthorized
 from ..ranking import Answer, Result, Retriever
+from . import metrics
+from .feedback import parse_feedback_json, store_feedback
 from .openapi import openapi_document
 from .state import service
 from .validation import AskRequest, decode_json_body, parse_ask_args, parse_ask_json
@@ -28,8 +30,14 @@ OPEN_ENDPOINTS = frozenset({"api.openapi"})
 @api.before_request
 def _require_api_key() -> None:
     """Refuse API requests without the configured key (no key configured: everything is open)."""
+    if request.endpoint not in OPEN_ENDPOINTS:
+        require_api_key()
+
+
+def require_api_key() -> None:
+    """Raise :class:`Unauthorized` unless the request carries the configured key (none configured: pass)."""
     key = service().settings.api_key
-    if not key or request.endpoint in OPEN_ENDPOINTS:
+    if not key:
         return
     given = presented_key()
     if given is None:
@@ -66,9 +74,11 @@ def ask() -> Response:
 def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
     """Answer a validated request with its filters (a filter that matches no document gives no answers)."""
     filters = None if request_.filter.is_empty() else request_.filter
-    return retriever.ask(
+    result = retriever.ask(
         request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document
     )
+    metrics.record_result(result.no_answer)
+    return result
 
 
 def _read_ask_request() -> AskRequest:
@@ -76,9 +86,23 @@ def _read_ask_request() -> AskRequest:
     limits = (settings.default_top_k, settings.max_top_k, settings.max_question_chars)
     if request.method in ("GET", "HEAD"):  # HEAD answers as GET does, without the body
         return parse_ask_args(request.args.to_dict(flat=False), *limits)
-    if not request.mimetype or request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send the question as JSON (Content-Type: application/json).")
+    _require_json("Send the question as JSON (Content-Type: application/json).")
     return parse_ask_json(decode_json_body(read_body()), *limits)
+
+
+def _require_json(message: str) -> None:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", message)
+
+
+@api.post("/feedback")
+def feedback() -> tuple[Response, int]:
+    """Store a reader's mark of an answer (helpful or not); 201 with the stored id."""
+    state = service()
+    _require_json("Send the feedback as JSON (Content-Type: application/json).")
+    parsed = parse_feedback_json(decode_json_body(read_body()), state.settings.max_question_chars)
+    stored = store_feedback(state.retriever, parsed, via="api")
+    return jsonify({"id": stored}), 201
 
 
 def read_body() -> bytes:

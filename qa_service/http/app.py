@@ -3,7 +3,8 @@
 Guards, in the order a request meets them: the rate limit per client (``QA_RATE_LIMIT``, off by
 default), the admission gate of the worker (``gate.py``: 503 when its threads and queue are full),
 the API key (``api.py``), then validation.
-Health probes and static files pass every guard.
+Health probes, ``/metrics`` and static files pass the rate limit and the gate. Before them all, a
+request gets its id (``request_id.py``) and its clock starts (``metrics.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ from importlib import metadata as importlib_metadata
 from flask import Flask, Response, request
 
 from ..encoders import Encoder, make_encoder
+from ..feedback import FEEDBACK_FILE, FeedbackStore
 from ..index import IndexData, Progress, ensure_index
 from ..ranking import RankingParams, Retriever
 from ..settings import Settings
-from .api import api
+from . import feedback, metrics
+from .api import api, require_api_key
 from .errors import register_error_handlers
 from .gate import install_gate
 from .headers import SECURITY_HEADERS
 from .health import health
 from .hotswap import IndexWatcher
 from .pages import web
+from .request_id import install_request_ids
 from .state import EXTENSION_KEY, ServiceState
 
 #: Endpoints that no guard (rate limit, in-flight limit) applies to.
-UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static"})
+UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static", metrics.ENDPOINT})
 
 
 def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Retriever:
@@ -38,7 +42,7 @@ def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Re
 def build_retriever(settings: Settings, progress: Progress | None = None, encoder: Encoder | None = None) -> Retriever:
     """Load the encoder and the index (building it when missing or stale) and wrap them in a retriever."""
     if encoder is None:
-        encoder = make_encoder(settings)
+        encoder = metrics.TimedEncoder(make_encoder(settings))
     index = ensure_index(settings, encoder, progress)
     encoder.warm_up()
     return make_retriever(settings, index, encoder)
@@ -68,16 +72,21 @@ def create_app(
     app.json.sort_keys = False
     state = ServiceState(settings, retriever or build_retriever(settings, encoder=encoder))
     app.extensions[EXTENSION_KEY] = state
+    app.extensions[feedback.EXTENSION_KEY] = FeedbackStore(settings.data_dir / FEEDBACK_FILE)
+    metrics.record_index(state.current.index.manifest)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(web)
     register_error_handlers(app)
+    install_request_ids(app)
+    # Before the guards below, so that the requests they refuse are measured too.
+    metrics.install_metrics(app, settings, require_api_key)
     if settings.rate_limit:
         _install_rate_limit(app, settings)
     app.extensions["qa_gate"] = install_gate(
         app, settings.threads, settings.max_queue, settings.queue_seconds, _unguarded
     )
-    watcher = IndexWatcher(state, lambda index: make_retriever(settings, index, state.current.encoder))
+    watcher = IndexWatcher(state, lambda index: _swapped_in(make_retriever(settings, index, state.current.encoder)))
     app.extensions["qa_index_watcher"] = watcher
     if settings.index_poll_seconds:
         watcher.start(settings.index_poll_seconds)
@@ -85,6 +94,11 @@ def create_app(
     # A page in a browser holds no secret: with a key, it answers as a plain form instead of calling the API.
     app.context_processor(lambda: {"api_key_required": bool(settings.api_key)})
     return app
+
+
+def _swapped_in(retriever: Retriever) -> Retriever:
+    metrics.record_index(retriever.index.manifest)
+    return retriever
 
 
 def _unguarded() -> bool:

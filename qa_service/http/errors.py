@@ -1,6 +1,7 @@
 """Errors turned into HTTP responses, in one place.
 
-Every error a client can cause becomes ``{"error": {"code": ..., "message": ...}}`` with a 4xx status
+Every error a client can cause becomes ``{"error": {"code": ..., "message": ..., "request_id": ...}}``
+(the id also in the ``X-Request-ID`` header and the access log, see ``request_id.py``) with a 4xx status
 (a browser asking for a page outside the API gets a small HTML page instead). A busy service answers
 503 and a client over its rate limit 429, both with ``Retry-After``; a missing or wrong API key 401 with
 ``WWW-Authenticate``. Anything unexpected is logged and answered with a generic 500 body, never a stack
@@ -15,6 +16,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import ApiError
+from .request_id import request_id
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ _CODES = {
 
 def error_response(status: int, code: str, message: str) -> Response:
     """The JSON body and status of an error."""
-    response = jsonify({"error": {"code": code, "message": message}})
+    response = jsonify({"error": {"code": code, "message": message, "request_id": request_id()}})
     response.status_code = status
     return response
 
@@ -47,7 +49,9 @@ def _error_page(status: int, code: str, message: str) -> Response:
     """JSON, or a small page when a browser asks for a page outside the API."""
     if _wants_html():
         return Response(
-            render_template("error.html", status=status, message=message), status=status, mimetype="text/html"
+            render_template("error.html", status=status, message=message, request_id=request_id()),
+            status=status,
+            mimetype="text/html",
         )
     return error_response(status, code, message)
 

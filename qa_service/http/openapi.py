@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from ..ranking import RankingParams
 from ..settings import Settings
+from .feedback import MAX_COMMENT_CHARS, MAX_DOCUMENT_CHARS, MAX_PASSAGE
 from .validation import FILTER_LIMITS, QUESTION_PATTERN
+
+#: Text without control characters but line breaks and tabs (the rule of a feedback comment).
+COMMENT_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
 
 _SENTENCE_WEIGHT = RankingParams().sentence_weight
 _CENTERING = RankingParams().centering
@@ -171,6 +175,27 @@ def openapi_document(settings: Settings) -> dict:
                     },
                 }
             },
+            "/api/v1/feedback": {
+                "post": {
+                    "summary": "Mark an answer helpful or not",
+                    "operationId": "postFeedback",
+                    "description": "A reader's mark of one answer of `ask`: the question, the answer's "
+                    "`source.document` and `source.passage`, and whether it helped. Marks become labelled "
+                    "questions with `qa-service feedback export`.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}},
+                    },
+                    "responses": {
+                        "201": _ok("#/components/schemas/FeedbackCreated", "The mark is stored."),
+                        **errors,
+                        "400": _error(
+                            "Missing or invalid field, a field the API does not know, or a document or passage "
+                            "the index does not have."
+                        ),
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -208,6 +233,21 @@ def openapi_document(settings: Settings) -> dict:
         },
         "components": {"schemas": _schemas(question, top_k, settings, filters)},
     }
+    if settings.metrics:
+        document["paths"]["/metrics"] = {
+            "get": {
+                "summary": "Prometheus metrics (text format), summed over the workers",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Request counts and latencies, encoder time, no-answer and refusal "
+                        "counts, index size, feedback counts.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **({"401": guarded["401"]} if "401" in guarded else {}),
+                },
+            }
+        }
     if settings.api_key:
         document["components"]["securitySchemes"] = {
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -393,14 +433,56 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                 "version": {"type": "string"},
             },
         },
+        "FeedbackRequest": {
+            "type": "object",
+            "required": ["question", "document", "passage", "helpful"],
+            "additionalProperties": False,
+            "properties": {
+                "question": {**question, "description": "The question as it was asked."},
+                "document": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_DOCUMENT_CHARS,
+                    "description": "The answer's `source.document` (a document id).",
+                },
+                "passage": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_PASSAGE,
+                    "description": "The answer's `source.passage` (its number in the document).",
+                },
+                "helpful": {"type": "boolean", "description": "Whether the passage answered the question."},
+                "comment": {
+                    "type": ["string", "null"],
+                    "maxLength": MAX_COMMENT_CHARS,
+                    "pattern": COMMENT_PATTERN,
+                    "description": "An optional remark (no control characters but line breaks and tabs).",
+                },
+            },
+        },
+        "FeedbackCreated": {
+            "type": "object",
+            "required": ["id"],
+            "additionalProperties": False,
+            "properties": {"id": {"type": "integer", "minimum": 1, "description": "The stored mark's id."}},
+        },
         "Error": {
             "type": "object",
             "required": ["error"],
             "properties": {
                 "error": {
                     "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["code", "message", "request_id"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "request_id": {
+                            "type": "string",
+                            "description": "The request's id, also in the X-Request-ID header and the access "
+                            "log: the client's own X-Request-ID when valid (printable ASCII, no spaces, at most "
+                            "128 characters), else one the service made.",
+                        },
+                    },
                 }
             },
         },

@@ -1,6 +1,8 @@
 """The web page: a question form with answers and the document view.
 
-The page is rendered on the server and works without JavaScript (a plain GET form, ``/?q=...&k=...``);
+The page is rendered on the server and works without JavaScript (a plain GET form, ``/?q=...&k=...``;
+each answer's "Helpful"/"Not helpful" buttons are a plain POST form to ``/feedback``, which stores the
+mark and sends the reader back to the same answers with a thank-you, 303 See Other);
 ``static/app.js`` upgrades it to ask through the JSON API without reloading, keeping the same URL so
 that answers can be shared and back/forward work. The markup of an answer is built in two places, the
 ``index.html`` template and ``app.js``; ``tests/test_browser.py`` checks that both give the same page.
@@ -9,12 +11,14 @@ that answers can be shared and back/forward work. The markup of an answer is bui
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from ..errors import ApiError
 from ..ranking.bm25 import words as _words
 from .api import ask_with
+from .feedback import parse_feedback_form, store_feedback
 from .state import service
 from .validation import FILTER_FIELDS, parse_ask_args
 
@@ -27,6 +31,9 @@ EXAMPLES = (
     "Which regional organisation in Asia is mentioned?",
     "What did the religious leaders' congress agree on?",
 )
+
+#: The query parameters that say which mark was just recorded (the thank-you notice).
+THANKS_PARAMS = ("fb_doc", "fb_p")
 
 #: The choices of the "answers to show" control (those above the configured maximum are left out).
 TOP_K_CHOICES = (1, 3, 5, 10, 20)
@@ -101,8 +108,40 @@ def index() -> tuple[str, int]:
         error=error,
         facets=_facets(),
         chosen=chosen,
+        back_url=_page_url(request.args.items(multi=True)),
+        thanks=_thanks(),
     )
     return page, 400 if error else 200
+
+
+def _page_url(params) -> str:
+    """The question page's URL with these parameters, less the thank-you ones."""
+    kept = [(k, v) for k, v in params if k not in THANKS_PARAMS]
+    return url_for("web.index") + ("?" + urlencode(kept) if kept else "")
+
+
+def _thanks() -> dict | None:
+    """The mark just recorded (after the plain form's redirect), to thank the reader for."""
+    doc, number = request.args.get("fb_doc"), request.args.get("fb_p", "")
+    if doc and number.isascii() and number.isdigit():
+        return {"document": doc, "passage": int(number)}
+    return None
+
+
+@web.post("/feedback")
+def feedback() -> Response:
+    """The answer buttons without JavaScript: store the mark, then back to the same answers (303)."""
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise ApiError(403, "forbidden", "Feedback is only taken from this site's own pages.")
+    state = service()
+    parsed = parse_feedback_form(request.form, state.settings.max_question_chars)
+    store_feedback(state.retriever, parsed, via="page")
+    # Back only to the question page of this site, whatever the form says.
+    back = urlsplit(request.form.get("back", ""))
+    same_page = not (back.scheme or back.netloc) and back.path == url_for("web.index")
+    params = [(k, v) for k, v in parse_qsl(back.query) if k not in THANKS_PARAMS] if same_page else []
+    params += [("fb_doc", parsed.document), ("fb_p", str(parsed.passage))]
+    return redirect(f"{url_for('web.index')}?{urlencode(params)}#feedback-notice", code=303)
 
 
 def _facets() -> dict | None:

@@ -10,11 +10,22 @@ at once instead of waiting in gunicorn's own, unbounded queue. Slow clients: a w
 whole, within ``QA_READ_TIMEOUT``, before a thread sees it (``worker.py``), so the threads and the
 admission gate count only requests ready to answer. Shutdown: on SIGTERM or SIGINT gunicorn
 stops accepting connections and gives the requests in flight up to ``graceful_timeout`` seconds to finish.
+
+Signals: the access log gives each request's duration, worker pid and request id
+(``... 12ms pid=<4242> rid=5f0c...``). Prometheus metrics are kept across the workers in a folder made
+fresh for each run (``PROMETHEUS_MULTIPROC_DIR``, see ``metrics.py``), removed when the master exits;
+a worker that dies has its live gauges dropped (``child_exit``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -25,8 +36,14 @@ from .worker import buffering_worker
 #: Seconds the requests in flight get to finish after SIGTERM before workers are killed.
 GRACEFUL_TIMEOUT = 30
 
-#: The access log: no query string, referrer or user name, which may carry credentials or questions.
-ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+#: The access log: no query string, referrer or user name, which may carry credentials or questions; then
+#: the time taken, the worker's pid and the request id.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" pid=%(p)s rid=%({x-request-id}o)s'
+
+#: The environment variable prometheus_client's multiprocess mode reads (also in ``metrics.py``).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+log = logging.getLogger(__name__)
 
 
 def worker_class(settings: Settings) -> type:
@@ -65,6 +82,8 @@ class _Server(BaseApplication):
             "proc_name": "qa-service",
             "limit_request_line": 8190,
         }
+        if os.environ.get(MULTIPROC_ENV):
+            options["child_exit"] = _child_exit
         for key, value in options.items():
             self.cfg.set(key, value)
 
@@ -96,5 +115,42 @@ def run(settings: Settings, app_factory: Callable[[], Any] | None = None) -> Non
     ``app_factory`` builds the WSGI app in each worker instead of ``create_app(settings)``; the test
     suite uses it to serve an app whose answers are slow on purpose, to test shutdown and overload.
     """
-    preload()
-    _Server(settings, app_factory).run()
+    master = os.getpid()
+    folder, made = _metrics_folder()
+    try:
+        preload()
+        _Server(settings, app_factory).run()
+    finally:
+        # A worker leaves through here too (gunicorn's SystemExit): only the master removes the folder.
+        if made and os.getpid() == master:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _metrics_folder() -> tuple[Path | None, bool]:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty folder before any worker starts.
+
+    A folder the operator named is emptied (samples of an earlier run would be summed in); otherwise a
+    temporary one is made, and removed at exit (the second value says so). Multiprocess mode needs the
+    variable set before ``prometheus_client`` is imported: if the service's metrics are already loaded
+    in this process, each worker reports only its own samples.
+    """
+    if "qa_service.http.metrics" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+        log.warning("metrics were loaded before the server started: /metrics reports one worker at a time")
+        return None, False
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return folder, False
+    folder = Path(tempfile.mkdtemp(prefix="qa-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder, True
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: a worker exited; drop its live gauges from the shared metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

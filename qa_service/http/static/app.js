@@ -20,6 +20,8 @@
   // Page parameters and their names in the API; any other form field (a future filter) keeps its name.
   const API_NAMES = { q: "question", k: "top_k" };
   const API_URL = "/api/v1/ask";
+  const FEEDBACK_URL = "/api/v1/feedback";
+  const THANKS = "Thank you: your feedback was recorded.";
   const answered = new Map(); // page URL -> API result, so that back/forward need no request
   // The question whose answers are on the page (the server may have rendered some).
   let shown = results.querySelector(".answers") ? input.value.trim() : "";
@@ -97,7 +99,7 @@
     return `/documents/${id}?p=${n}#p-${n}`;
   }
 
-  function answerItem(answer) {
+  function answerItem(answer, question) {
     const source = answer.source;
     const [first, last] = source.lines;
     const scores = answer.scores || {};
@@ -123,8 +125,74 @@
       sourceLine(source),
       passageText(answer),
       moreList(answer.more),
+      feedbackBlock(answer, question),
     );
   }
+
+  // The "Helpful" / "Not helpful" buttons, as _feedback.html renders them (a plain form underneath).
+  function feedbackBlock(answer, question) {
+    const source = answer.source;
+    const labelId = `fb-${answer.rank}`;
+    const hidden = (name, value) => h("input", { type: "hidden", name, value });
+    const back = new URLSearchParams(location.search);
+    back.delete("fb_doc");
+    back.delete("fb_p");
+    const backUrl = location.pathname + (back.toString() ? `?${back.toString()}` : "");
+    return h("div", { class: "feedback" },
+      h("form", { class: "feedback-form", method: "post", action: "/feedback" },
+        hidden("question", question),
+        hidden("document", source.document),
+        hidden("passage", source.passage),
+        hidden("back", backUrl),
+        h("div", { class: "feedback-row", role: "group", "aria-labelledby": labelId },
+          h("span", { class: "feedback-ask", id: labelId }, `Did passage ${source.passage} answer the question?`),
+          h("button", { type: "submit", name: "helpful", value: "true" }, "Helpful"),
+          h("button", { type: "submit", name: "helpful", value: "false" }, "Not helpful"))),
+      h("p", { class: "feedback-status", role: "status", "aria-live": "polite", tabindex: "-1" }));
+  }
+
+  // A mark sent through the API: no reload; the buttons give way to a thank-you, which takes the focus.
+  async function sendFeedback(form, helpful) {
+    const block = form.closest(".feedback");
+    const said = block.querySelector(".feedback-status");
+    const buttons = [...form.querySelectorAll("button")];
+    const field = (name) => form.elements.namedItem(name).value;
+    buttons.forEach((b) => { b.disabled = true; });
+    said.textContent = "Sending your feedback…";
+    try {
+      const response = await fetch(FEEDBACK_URL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({
+          question: field("question"),
+          document: field("document"),
+          passage: Number(field("passage")),
+          helpful,
+        }),
+      });
+      if (response.status === 201) {
+        form.remove();
+        said.textContent = THANKS;
+        said.focus();
+        return;
+      }
+      const body = await response.json().catch(() => null);
+      const message = body && body.error && body.error.message;
+      said.textContent = message || `The service answered with status ${response.status}; try again.`;
+    } catch (error) {
+      said.textContent = "The service could not be reached; check the connection and try again.";
+    }
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+
+  results.addEventListener("submit", (event) => {
+    const form = event.target.closest && event.target.closest("form.feedback-form");
+    if (!form) return;
+    event.preventDefault();
+    const choice = event.submitter;
+    if (!choice || choice.name !== "helpful") return;
+    sendFeedback(form, choice.value === "true");
+  });
 
   // With several documents (the page has a corpus picker): which statement an answer comes from, and,
   // with answers grouped by statement, the statement's next best passages (as _answer_*.html).
@@ -160,9 +228,11 @@
         h("strong", null, "The statement does not seem to answer this question."),
         " The closest passages are shown below, muted, in case they help."));
     }
-    parts.push(h("ol", { class: result.no_answer ? "answers muted" : "answers" }, ...result.answers.map(answerItem)));
+    parts.push(h("ol", { class: result.no_answer ? "answers muted" : "answers" },
+      ...result.answers.map((answer) => answerItem(answer, result.question))));
     parts.push(h("p", { class: "took" }, `Answered in ${Math.round(result.took_ms)} ms.`));
     results.replaceChildren(...parts);
+    clearNotice();
     status.textContent = result.no_answer
       ? `No answer found; ${plural(n, "closest passage")} below.`
       : `${plural(n, "answer")}, best first.`;
@@ -176,7 +246,14 @@
     shown = "";
   }
 
+  // The thank-you of a plain form's mark belongs to the page it came back to, not to the next answers.
+  function clearNotice() {
+    const notice = document.getElementById("feedback-notice");
+    if (notice) notice.remove();
+  }
+
   function showNothing() {
+    clearNotice();
     results.replaceChildren();
     status.textContent = "";
     document.title = baseTitle;
