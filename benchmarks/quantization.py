@@ -24,8 +24,8 @@ Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import collections
+import contextlib
 import glob
 import json
 import logging

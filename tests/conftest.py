@@ -112,7 +112,7 @@ def corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake_settings(tmp_path: Path, corpus_copy: Path) -> Settings:
     """Settings on a temporary corpus copy and index folder."""
-    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    return Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", data_dir=tmp_path / "data")
 
 
 @pytest.fixture
@@ -123,7 +123,9 @@ def fake_encoder() -> FakeEncoder:
 @pytest.fixture(scope="session")
 def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the model-free app: the shipped corpus (read only), a session-wide temporary index."""
-    return Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("fake-index"))
+    return Settings(
+        corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("fake-index"), data_dir=tmp_path_factory.mktemp("data")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -163,7 +165,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     Loads nothing itself; the model is loaded by ``encoder``.
     """
     return Settings.from_env(
-        corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), model_cache_dir=MODEL_CACHE, rebuild="auto"
+        corpus_dir=CORPUS,
+        index_dir=tmp_path_factory.mktemp("index"),
+        data_dir=tmp_path_factory.mktemp("data"),
+        model_cache_dir=MODEL_CACHE,
+        rebuild="auto",
     )
 
 
@@ -215,6 +221,7 @@ def live_server(
         **os.environ,
         "QA_CORPUS_DIR": str(settings.corpus_dir),
         "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_DATA_DIR": str(settings.data_dir),
         "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
         "QA_REBUILD": "never",
         "QA_WORKERS": "1",
