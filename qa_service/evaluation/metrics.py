@@ -32,7 +32,7 @@ def prepare_index(
 ) -> IndexData:
     """The set's index, through the service's load-or-rebuild path, in a cache folder of its own.
 
-    The folder is keyed by the set and the build parameters; inside it ``ensure_index`` decides whether
+    The folder is keyed by the set, the build parameters and the encoder; inside it ``ensure_index`` decides whether
     the cached build is still fresh (model, sources, splitter, parameters).
     """
     if qset.embed_context is not None:
@@ -44,8 +44,11 @@ def prepare_index(
     where = (
         qset.sources if source is not None else {"corpus": str(Path(qset.corpus_dir or settings.corpus_dir).resolve())}
     )
-    key = hashlib.sha256(json.dumps([qset.name, where, build_params(settings)], sort_keys=True).encode()).hexdigest()
-    settings = settings.replace(index_dir=cache_dir / f"{_slug(qset.name)}-{key[:12]}")
+    # One folder per encoder too, so that comparing encoders never rebuilds a set's index back and forth.
+    key = json.dumps([qset.name, where, build_params(settings), encoder.identity], sort_keys=True)
+    settings = settings.replace(
+        index_dir=cache_dir / f"{_slug(qset.name)}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    )
     if source is None:
         settings = settings.replace(corpus_dir=qset.corpus_dir or settings.corpus_dir)
     return ensure_index(settings, encoder, progress, source=source)
