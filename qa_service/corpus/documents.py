@@ -186,8 +186,10 @@ def _sidecar_path(path: Path) -> Path:
     return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
+#: Text up to the end of its line, with ``str.splitlines``'s line boundaries.
+_FIRST_LINE = re.compile(r"[^\s][^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]*")
+
+
 def _infer_title(body: str) -> str:
-    for line in body.splitlines():
-        if line.strip():
-            return line.strip().lstrip("#").strip()[:200]
-    return ""
+    match = _FIRST_LINE.search(body)  # the first line with text, found without splitting them all
+    return match.group().strip().lstrip("#").strip()[:200] if match else ""

@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
         _write_build(tmp, data)
         os.replace(tmp, final)
         fsync_path(builds)
-        write_atomic(index_dir / "CURRENT", name + "\n")
+        with _writing(index_dir / "CURRENT"):
+            write_atomic(index_dir / "CURRENT", name + "\n")
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if final.exists() and _named_in_current(index_dir) != name:
@@ -163,12 +165,12 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
 
 def _write_build(folder: Path, data: IndexData) -> None:
     """Every file of a build, then its manifest with their checksums, all flushed to disk."""
-    with open(folder / PASSAGES, "w", encoding="utf-8") as fh:
+    with _writing(folder / PASSAGES), open(folder / PASSAGES, "w", encoding="utf-8") as fh:
         for passage in data.passages:
             fh.write(json.dumps(passage.to_dict(), ensure_ascii=False) + "\n")
-    with open(folder / DOCUMENTS, "w", encoding="utf-8") as fh:
+    with _writing(folder / DOCUMENTS), open(folder / DOCUMENTS, "w", encoding="utf-8") as fh:
         json.dump([d.to_dict() for d in data.documents], fh, ensure_ascii=False, indent=1)
-    with open(folder / ARRAYS, "wb") as fh:
+    with _writing(folder / ARRAYS), open(folder / ARRAYS, "wb") as fh:
         np.savez(
             fh,
             window_passage=data.window_passage.astype(np.int32),
@@ -180,12 +182,26 @@ def _write_build(folder: Path, data: IndexData) -> None:
             sentence_number=data.sentence_number.astype(np.int32),
             sentence_keys=data.sentence_keys.astype(np.uint8).reshape(-1, KEY_BYTES),
         )
-    np.save(folder / WINDOWS, np.ascontiguousarray(data.window_vectors, dtype=np.float32))
-    written = data.vectors.save(folder) if data.vectors is not None else []
+    with _writing(folder / WINDOWS), open(folder / WINDOWS, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(data.window_vectors, dtype=np.float32))
+    with _writing(folder / "the vector store's files"):
+        written = data.vectors.save(folder) if data.vectors is not None else []
     data.manifest.files = {f: file_sha256(folder / f) for f in (DOCUMENTS, PASSAGES, ARRAYS, WINDOWS, *written)}
-    write_atomic(folder / MANIFEST, json.dumps(asdict(data.manifest), indent=2, sort_keys=True))
+    with _writing(folder / MANIFEST):
+        write_atomic(folder / MANIFEST, json.dumps(asdict(data.manifest), indent=2, sort_keys=True))
     for item in folder.iterdir():
         fsync_path(item)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised inside the block that names no file (a failed write or close)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 def _repair_folders(index_dir: Path) -> None:
@@ -233,11 +249,17 @@ def _named_in_current(index_dir: Path) -> str | None:
 
 def _write_failure(exc: OSError, index_dir: Path) -> str:
     """One line saying why a build could not be written and what to do."""
+    at = f" (at {Path(exc.filename).name})" if exc.filename else ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on device while writing the index to {index_dir}: free space and run `qa-service build`"
+        return (
+            f"no space left on device while writing the index to {index_dir}{at}: free space and run `qa-service build`"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"the index cannot be written to {index_dir} ({exc.strerror}): make it writable and run `qa-service build`"
-    return f"the index could not be written to {index_dir} ({exc.strerror or exc}): run `qa-service build` again"
+        return (
+            f"the index cannot be written to {index_dir}{at} ({exc.strerror}): "
+            "make it writable and run `qa-service build`"
+        )
+    return f"the index could not be written to {index_dir}{at} ({exc.strerror or exc}): run `qa-service build` again"
 
 
 def load_manifest(index_dir: Path) -> IndexManifest:
@@ -338,9 +360,9 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> IndexData:
     _check_consistent(data)
     if settings is not None:
         try:
-            data.vectors = open_store(
-                settings, build, manifest.vector_store, manifest.dim, data.window_ids, data.window_attributes(), verified
-            )
+            attributes = data.window_attributes()
+            config = manifest.vector_store
+            data.vectors = open_store(settings, build, config, manifest.dim, data.window_ids, attributes, verified)
         except IndexProblem:
             raise
         except Exception as exc:

@@ -142,10 +142,15 @@ class FaissVectorStore:
         return _valid(scores[0], ids[0])
 
     def save(self, folder: Path) -> list[str]:
-        """Write the FAISS index into the build folder."""
+        """Write the FAISS index into the build folder.
+
+        Serialised in memory and written by Python, which raises on a failed write: FAISS's own writer
+        only prints an error when closing its file fails (a full disk) and leaves a truncated file.
+        """
         import faiss
 
-        faiss.write_index(self._index, str(folder / self.FILE))
+        with open(folder / self.FILE, "wb") as fh:
+            fh.write(memoryview(faiss.serialize_index(self._index)))
         return [self.FILE]
 
     def close(self) -> None:
