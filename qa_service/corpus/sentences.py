@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 
@@ -87,9 +88,12 @@ def chunk_spans(
     over it (text without whitespace) by length.
     """
     units: list[tuple[int, int]] = []
+    counts: list[int | None] = []  # each unit's word pieces, when already counted
     for a, b in spans:
-        if fits(text[a:b], count_tokens, max_tokens):
+        count = _count(text[a:b], count_tokens, max_tokens)
+        if count <= max_tokens:
             units.append((a, b))
+            counts.append(count)
             continue
         words: list[tuple[int, int]] = []
         for m in _WORD.finditer(text, a, b):
@@ -97,8 +101,15 @@ def chunk_spans(
                 words.append(m.span())
             else:
                 words.extend(_cut_by_length(text, m.start(), m.end(), count_tokens, max_tokens))
-        units.extend(_pack(text, words, count_tokens, max_tokens, overlap=0))
-    return _pack(text, units, count_tokens, max_tokens, overlap)
+        pieces = _pack(text, words, count_tokens, max_tokens, overlap=0)
+        units.extend(pieces)
+        counts.extend([None] * len(pieces))
+    return _pack(text, units, count_tokens, max_tokens, overlap, counts)
+
+
+def _count(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> int:
+    """The word pieces of ``text``, or ``max_tokens + 1`` for a text over the character limit (not counted)."""
+    return count_tokens(text) if len(text) <= max_chars(max_tokens) else max_tokens + 1
 
 
 def _cut_by_length(
@@ -117,17 +128,33 @@ def _cut_by_length(
 
 
 def _pack(
-    text: str, units: Sequence[tuple[int, int]], count_tokens: Callable[[str], int], max_tokens: int, overlap: int
+    text: str,
+    units: Sequence[tuple[int, int]],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    overlap: int,
+    counts: Sequence[int | None] | None = None,
 ) -> list[tuple[int, int]]:
     """Greedily join consecutive spans while the joined text fits; consecutive groups share ``overlap``.
 
-    The longest run that fits is found by doubling then bisecting (a text's token count grows with it),
-    so that a chunk of ``n`` spans costs ``log n`` counts instead of ``n``.
+    Each span is counted once (``counts`` holds those already counted); the longest run that fits is
+    first guessed from the sum of its spans' counts (exact for word-piece tokenizers, which cut at
+    whitespace), then checked, and searched by doubling and bisection from there when the guess is wrong.
+    A chunk costs a couple of counts of its own length instead of one per span: counting was most of the
+    time of splitting a long text.
     """
+    if not units:
+        return []
+    special = count_tokens("")  # [CLS] and [SEP]: counted once per text, not once per span
+    sums = [0]
+    for k, (a, b) in enumerate(units):
+        known = counts[k] if counts is not None else None
+        sums.append(sums[-1] + (known if known is not None else _count(text[a:b], count_tokens, max_tokens)) - special)
     chunks: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
-        j = _last_fitting(text, units, i, count_tokens, max_tokens) + 1
+        guess = max(i, bisect.bisect_right(sums, sums[i] + max_tokens - special) - 2)
+        j = _last_fitting(text, units, i, min(guess, len(units) - 1), count_tokens, max_tokens) + 1
         chunks.append((units[i][0], units[j - 1][1]))
         if j >= len(units):
             break
@@ -136,18 +163,27 @@ def _pack(
 
 
 def _last_fitting(
-    text: str, units: Sequence[tuple[int, int]], i: int, count_tokens: Callable[[str], int], max_tokens: int
+    text: str,
+    units: Sequence[tuple[int, int]],
+    i: int,
+    guess: int,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
 ) -> int:
-    """The last ``j >= i`` such that ``units[i..j]`` joined fit (``i`` itself when none beyond it does)."""
+    """The last ``j >= i`` such that ``units[i..j]`` joined fit (``i`` itself when none beyond it does),
+    searched from ``guess`` (a text's token count grows with it)."""
 
     def ok(j: int) -> bool:
         return fits(text[units[i][0] : units[j][1]], count_tokens, max_tokens)
 
-    good, step = i, 1
-    while good + step < len(units) and ok(good + step):
-        good += step
-        step *= 2
-    bad = min(good + step, len(units))  # units[i..bad] does not fit, or bad is past the end
+    if guess > i and not ok(guess):
+        good, bad = i, guess
+    else:
+        good, step = guess, 1
+        while good + step < len(units) and ok(good + step):
+            good += step
+            step *= 2
+        bad = min(good + step, len(units))  # units[i..bad] does not fit, or bad is past the end
     while bad - good > 1:
         middle = (good + bad) // 2
         if ok(middle):

@@ -202,9 +202,9 @@ def index_passages(
                 bytes(window_keys[w]),
                 windows[w].text,
                 spans[w],
-                [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))],
+                [bytes(sentence_keys[k]) for k in rows],
             )
-            for w in range(len(windows))
+            for w, rows in enumerate(_sentence_rows(sentences, where, spans))
             if spans[w]
         ],
     )
@@ -301,13 +301,16 @@ def _read_corpus(
     return documents, passages
 
 
-def _sentence_rows(sentences: list[tuple[int, int, str]], where: dict, window: int, count: int) -> list[int]:
-    """The rows of ``sentences`` pooled from ``window``, in the order of its span list."""
-    rows = [0] * count
+def _sentence_rows(
+    sentences: list[tuple[int, int, str]], where: dict, spans: list[list[tuple[int, int]]]
+) -> list[list[int]]:
+    """For each window, the rows of ``sentences`` pooled from it, in the order of its span list (one pass
+    over the sentences for all windows: a pass per window would grow with the square of the corpus)."""
+    rows = [[0] * len(window_spans) for window_spans in spans]
     for k, (i, n, _) in enumerate(sentences):
         place = where.get((i, n))
-        if place is not None and place[0] == window:
-            rows[place[1]] = k
+        if place is not None:
+            rows[place[0]][place[1]] = k
     return rows
 
 
