@@ -18,6 +18,10 @@ from ..files import sha256_hex
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta.json"
+#: The longest document id and country code a filter takes (the API refuses longer values): room for
+#: any file name, well above the shipped statement's 66-character id and UNGD's ``USA_79_2024``.
+MAX_ID_CHARS = 200
+MAX_COUNTRY_CHARS = 32
 
 
 def country_of(metadata: dict[str, Any]) -> str:

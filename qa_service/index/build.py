@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus import (
+    MAX_COUNTRY_CHARS,
+    MAX_ID_CHARS,
     SIDECAR_SUFFIX,
     SPLITTER_VERSION,
     DocumentRecord,
@@ -143,6 +145,7 @@ def build_index(
         and previous.manifest.build_params == build_params(settings)
     )
     documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None)
+    _warn_unfilterable(documents)
     data = index_passages(passages, documents, files, settings, encoder, progress, previous)
     data.manifest.build_seconds = round(time.perf_counter() - started, 3)
     data.build = save_index(settings.index_dir, data).name
@@ -299,6 +302,23 @@ def _read_corpus(
         documents.append(doc.record(len(split)))
         passages.extend(split)
     return documents, passages
+
+
+def _warn_unfilterable(documents: list[DocumentRecord]) -> None:
+    """Log the documents the filters cannot name (their answers are found all the same)."""
+    for doc in documents:
+        if len(doc.id) > MAX_ID_CHARS or "," in doc.id:
+            log.warning(
+                "document %r cannot be named in a document filter (over %d characters, or a comma)",
+                doc.id[:80],
+                MAX_ID_CHARS,
+            )
+        if len(doc.country) > MAX_COUNTRY_CHARS:
+            log.warning(
+                "document %r: its country is over %d characters: no country filter names it",
+                doc.id[:80],
+                MAX_COUNTRY_CHARS,
+            )
 
 
 def _sentence_rows(
