@@ -11,7 +11,7 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -111,9 +111,11 @@ def content_key(identity: str, text: str) -> bytes:
     return hashlib.blake2b(f"{identity}\x00{text}".encode(), digest_size=KEY_BYTES).digest()
 
 
-def _keys(identity: str, texts: list[str]) -> np.ndarray:
+def _keys(identity: str, texts: Iterable[str]) -> np.ndarray:
+    """The content key of each text, as rows; ``texts`` may be a generator (keys of pooled sentences are
+    made from their whole window's text: a list of those would hold every window once per sentence)."""
     raw = b"".join(content_key(identity, t) for t in texts)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), KEY_BYTES).copy()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, KEY_BYTES).copy()
 
 
 def _document_files(corpus_files: dict[str, str], path: str) -> dict[str, str]:
@@ -186,12 +188,12 @@ def index_passages(
     # A pooled sentence's vector depends on its window, so its key is the window's text and the span.
     sentence_keys = _keys(
         encoder.identity,
-        [
+        (
             f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}"
             if (i, n) in where
             else text
             for i, n, text in sentences
-        ],
+        ),
     )
     cache, embedded = _embed_new(
         encoder,
