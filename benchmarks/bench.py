@@ -18,8 +18,8 @@ Measures, on this machine and in this run:
    when ``--datasets`` holds them) and txtai, the peer, on the same passages and questions (run in its own
    environment ``.venv-txtai`` when it exists).
 
-Every time is also stated as a ratio to the floor of the same run. Results go to ``benchmarks/results.json``
-and to a section of ``BENCHMARKS.md`` between its ``bench.py`` markers. Question embeddings are not cached
+Every time is also stated as a ratio to the floor of the same run. Results go to ``.bench-results/bench.json``
+(git-ignored) and to a section of ``BENCHMARKS.md`` between its ``bench.py`` markers. Question embeddings are not cached
 in any timed figure (``QA_QUERY_CACHE_SIZE=0``), except the row that says so.
 """
 
@@ -43,10 +43,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from benchmarks import report  # noqa: E402
-from benchmarks.quality import dataset_recall, recall_at  # noqa: E402
+from benchmarks.quality import dataset_recall, gold_hit, recall_at, statement_questions  # noqa: E402
 from benchmarks.server_process import free_port, start, stop, wait_ready  # noqa: E402
 
-QUESTIONS = ROOT / "tests" / "data" / "statement_questions.jsonl"
+#: Generated results: git-ignored, never committed.
+RESULTS = ROOT / ".bench-results"
 CONCURRENCY = (1, 4, 16)
 #: Builds timed beside the default one, each changing one setting: what sentences embedded alone cost, and
 #: what int8 weights save.
@@ -68,7 +69,7 @@ def main() -> None:
         "encoder, e.g. ../shared/datasets (adds a few minutes)",
     )
     parser.add_argument("--squad-questions", type=int, default=1000, help="SQuAD questions sampled (0: all)")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "bench.json", help="where the results go (JSON)")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -87,9 +88,10 @@ def main() -> None:
     table = report.markdown(results)
     print("\n" + table)
     if not args.no_write:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         report.write_section(args.markdown, table)
-        print(f"\nwrote {args.json.relative_to(ROOT)} and the speed section of {args.markdown.name}")
+        print(f"\nwrote {args.json} and the speed section of {args.markdown.name}")
 
 
 def run(args: argparse.Namespace, work: Path) -> dict:
@@ -106,8 +108,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     settings = settings.replace(
         model_cache_dir=settings.model_cache_dir.resolve(), corpus_dir=settings.corpus_dir.resolve()
     )
-    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    questions = [r["question"] for r in rows]
+    qset = statement_questions(settings.corpus_dir)
+    questions = [q.text for q in qset.questions]
     from qa_service.http.server import server_threads
 
     results: dict = {
@@ -217,7 +219,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         enc_settings = settings.replace(**{"encoder": name, **changes, "index_dir": work / f"q-{len(quality)}"})
         enc = build_encoder(enc_settings)
         r = Retriever(build_index(enc_settings, enc), make_encoder(enc_settings, cache_size=0), params)
-        quality[name] = {"recall@1": recall_at(r, rows, 1), "recall@3": recall_at(r, rows, 3)}
+        quality[name] = {"recall@1": recall_at(r, qset, 1), "recall@3": recall_at(r, qset, 3)}
         torch.set_num_threads(1)  # as in a worker
         quality[name]["ask_ms"] = statistics.median(timed(r.ask, q, 3) for _ in range(2) for q in questions)
     results["quality"] = {"statement": quality}
@@ -236,7 +238,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         )
 
     # 7b. The peer.
-    results["txtai"] = run_txtai(passages, rows, work)
+    results["txtai"] = run_txtai(passages, qset, work)
 
     # 3, 4, 6. The production server.
     del retriever, cached_retriever
@@ -360,7 +362,7 @@ def worker_memory(master: int) -> dict:
 # The peer
 
 
-def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
+def run_txtai(passages: list[str], qset, work: Path) -> dict:
     python = ROOT / ".venv-txtai" / "bin" / "python"
     if not python.exists():
         note = "not run: no .venv-txtai (see benchmarks/README.md to create it)"
@@ -368,7 +370,7 @@ def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
         return {"skipped": note}
     log("txtai, in its own environment")
     data = work / "peer.json"
-    data.write_text(json.dumps({"passages": passages, "questions": [r["question"] for r in rows]}), encoding="utf-8")
+    data.write_text(json.dumps({"passages": passages, "questions": [q.text for q in qset.questions]}), encoding="utf-8")
     from qa_service.settings import Settings
 
     model = Settings.from_env().resolved_model()
@@ -382,13 +384,13 @@ def run_txtai(passages: list[str], rows: list[dict], work: Path) -> dict:
     if done.returncode != 0:
         return {"skipped": "txtai failed: " + done.stderr.strip().splitlines()[-1][:200]}
     peer = json.loads(done.stdout.strip().splitlines()[-1])
-    from benchmarks.quality import gold_hit
-
     for config in peer["configs"].values():
         tops = config.pop("top")
         for k in (1, 3):
-            hits = sum(any(gold_hit(row, passages[i]) for i in top[:k]) for row, top in zip(rows, tops, strict=True))
-            config[f"recall@{k}"] = round(hits / len(rows), 4)
+            hits = sum(
+                any(gold_hit(q, passages[i]) for i in top[:k]) for q, top in zip(qset.questions, tops, strict=True)
+            )
+            config[f"recall@{k}"] = round(hits / len(qset.questions), 4)
     return peer
 
 

@@ -39,10 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_section  # noqa: E402
 from benchmarks.server_process import HOST, free_port, start, stop, wait_ready  # noqa: E402
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
-START, END = "<!-- load-test:start -->", "<!-- load-test:end -->"
+HEADING = "## Load and overload (`benchmarks/load_test.py`)"
+MARKERS = ("<!-- load-test:start -->", "<!-- load-test:end -->")
 
 LUA = r"""
 local bodies = {BODIES}
@@ -82,7 +84,8 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    'RESULT {"requests": %d, "duration_s": %.3f, "errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+    'RESULT {"requests": %d, "duration_s": %.3f, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
     '"latency_ms": {"p50": %.2f, "p90": %.2f, "p99": %.2f, "max": %.2f, "mean": %.2f}, "statuses": {%s}}\n',
     summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3,
@@ -265,7 +268,7 @@ def main() -> None:
     report = render(args, sustained, overload, after, server_errors, machine)
     print(report)
     if not args.no_write:
-        write_section(report)
+        write_section(BENCHMARKS, report, HEADING, MARKERS)
         print(f"wrote the load-test section of {BENCHMARKS}")
     if sustained["errors"]["status"] or any(sustained["errors"][k] for k in ("connect", "read", "write", "timeout")):
         sys.exit("the sustained phase had errors")
@@ -290,17 +293,17 @@ def render(args, sustained: dict, overload: dict, after: float, server_errors: i
     o_socket = sum(v for k, v in o["errors"].items() if k != "status")
     probe = o.get("probe", {})
     probe_rows = "\n".join(f"| {code} | {p['count']} | {p['median_ms']} | {p['p99_ms']} |" for code, p in probe.items())
+    socket_errors = {k: v for k, v in s["errors"].items() if k != "status"}
     lines = [
-        "## Load and overload (`benchmarks/load_test.py`)",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
-        f"the production server as `qa-service serve` starts it with the default settings: {machine['workers']} gunicorn "
-        f"workers, each answering {machine['threads']} requests at once with {machine['queue']} more waiting "
-        f"({machine['server_threads']} threads), encoder `{machine['encoder']}` on {machine['torch_threads']} thread per worker; question cache off, "
-        "so every request embeds its question; "
-        f"wrk ({args.wrk_threads} thread) on the same 2 cores, over loopback. Questions: the 81 of `tests/data`, in turn. "
-        f"Load average of the machine (1 min) before the run {machine['load_before']}, after {machine['load_after']} "
-        "(other work on the machine makes the figures worse, never better).",
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine['cores']} cores ({machine['cpu']}), "
+        f"Python {machine['python']}, the production server as `qa-service serve` starts it with the default "
+        f"settings: {machine['workers']} gunicorn workers, each answering {machine['threads']} requests at once "
+        f"with {machine['queue']} more waiting ({machine['server_threads']} threads), encoder "
+        f"`{machine['encoder']}` on {machine['torch_threads']} thread per worker; question cache off, so every "
+        f"request embeds its question; wrk ({args.wrk_threads} thread) on the same {machine['cores']} cores, over "
+        f"loopback. Questions: the {len(_questions())} of `tests/data`, in turn. Load average of the machine "
+        f"(1 min) before the run {machine['load_before']}, after {machine['load_after']} (other work on the "
+        "machine makes the figures worse, never better).",
         "",
         "```sh",
         f".venv/bin/python benchmarks/load_test.py --duration {args.duration} --connections {args.connections} "
@@ -311,10 +314,11 @@ def render(args, sustained: dict, overload: dict, after: float, server_errors: i
         "",
         "| requests served | errors | throughput | p50 | p90 | p99 | max |",
         "|---|---|---|---|---|---|---|",
-        f"| {s['requests']} | {s_errors} | {s['requests'] / s['duration_s']:.1f} req/s | {s['latency_ms']['p50']:.1f} ms | "
-        f"{s['latency_ms']['p90']:.1f} ms | {s['latency_ms']['p99']:.1f} ms | {s['latency_ms']['max']:.1f} ms |",
+        f"| {s['requests']} | {s_errors} | {s['requests'] / s['duration_s']:.1f} req/s | "
+        f"{s['latency_ms']['p50']:.1f} ms | {s['latency_ms']['p90']:.1f} ms | {s['latency_ms']['p99']:.1f} ms | "
+        f"{s['latency_ms']['max']:.1f} ms |",
         "",
-        f"Statuses: {json.dumps(s['statuses'])}; socket errors {json.dumps({k: v for k, v in s['errors'].items() if k != 'status'})}.",
+        f"Statuses: {json.dumps(s['statuses'])}; socket errors {json.dumps(socket_errors)}.",
         "",
         f"**Overload**: {args.overload_connections} connections for {args.overload_duration} s",
         "",
@@ -334,24 +338,6 @@ def render(args, sustained: dict, overload: dict, after: float, server_errors: i
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(report: str) -> None:
-    """Replace this script's section of BENCHMARKS.md (between its markers), leaving the rest alone."""
-    section = f"{START}\n{report}\n{END}"
-    if BENCHMARKS.exists():
-        text = BENCHMARKS.read_text(encoding="utf-8")
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-    else:
-        text = (
-            "# Benchmarks\n\nEvery figure here was measured by a script in `benchmarks/`, with the command shown.\n\n"
-            + section
-            + "\n"
-        )
-    BENCHMARKS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 START = "<!-- bench.py: start (this section is rewritten by benchmarks/bench.py) -->"
 END = "<!-- bench.py: end -->"
-HEADING = "## Speed: the service against the model's own floor (issue 4)"
+HEADING = "## Speed: the service against the model's own floor"
 
 
 def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
@@ -97,7 +97,8 @@ def markdown(r: dict) -> str:
         f"| cold start: `qa-service serve` until `/readyz` answers, index built | {cold['median'] / 1000:.2f} s median "
         f"of {cold['n']} (worst {max(r['cold_start_s']):.2f} s) | |",
         f"| index build on {r['build']['threads']} cores: {r['build']['passages']} passages, "
-        f"{r['build']['windows']} windows, {r['build']['sentences']} sentences | {r['build']['passages_per_s']:.0f} passages/s | "
+        f"{r['build']['windows']} windows, {r['build']['sentences']} sentences | "
+        f"{r['build']['passages_per_s']:.0f} passages/s | "
         f"{r['build']['passages_per_s'] / r['floor']['batch_passages_per_s']:.2f} of floor batch |",
         *(
             f"| index build with {profile(alt['settings'])} | {alt['passages_per_s']:.0f} passages/s | "
@@ -162,16 +163,16 @@ def ms(s: dict) -> str:
 
 
 def write_section(path: Path, table: str, heading: str = HEADING, markers: tuple[str, str] = (START, END)) -> None:
-    """Put the table into ``path`` under its heading between the markers, keeping every other section."""
+    """Put ``table`` between the markers in ``path``, leaving everything outside them alone.
+
+    The heading and any prose around the markers belong to the document; when the markers are missing
+    the section is appended, under ``heading``.
+    """
     start, end = markers
-    section = f"{heading}\n\n{start}\n{table}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     if start in text and end in text:
-        a, b = text.index(start), text.index(end) + len(end)
-        found = text.rfind(heading, 0, a)
-        if found != -1 and not text[found + len(heading) : a].strip():
-            a = found
-        text = text[:a] + section + text[b:]
+        a, b = text.index(start) + len(start), text.index(end)
+        text = f"{text[:a]}\n{table.strip()}\n{text[b:]}"
     else:
-        text = text.rstrip() + "\n\n" + section + "\n"
+        text = f"{text.rstrip()}\n\n{heading}\n\n{start}\n{table.strip()}\n{end}\n"
     path.write_text(text, encoding="utf-8")

@@ -210,7 +210,10 @@ def synthetic_vectors(n: int, dim: int, centres: np.ndarray, rng: np.random.Gene
 
 def synthetic(args: argparse.Namespace) -> None:
     import faiss
-    from qa_service.vector_store import FaissVectorStore, IndexPlan, WindowAttributes, index_plan
+
+    from qa_service.index import Attributes
+    from qa_service.index.vectors import IndexPlan, index_plan
+    from qa_service.index.vectors.faiss import FaissVectorStore
 
     rng = np.random.default_rng(0)
     dim = 384
@@ -227,7 +230,7 @@ def synthetic(args: argparse.Namespace) -> None:
         vectors = synthetic_vectors(n, dim, centres, rng, args.spread)
         queries = synthetic_vectors(args.queries, dim, centres, rng, args.spread)
         flat = FaissVectorStore.create(IndexPlan("flat"), dim)
-        flat.add(np.arange(n, dtype=np.int64), vectors, WindowAttributes(["d"] * n, [""] * n, [0] * n))
+        flat.add(np.arange(n, dtype=np.int64), vectors, Attributes(["d"] * n, [""] * n, [0] * n))
         faiss.omp_set_num_threads(1)
         emit({"n": n, "index": "flat", "source": source, **_timing(*_latencies(flat, queries))})
         del flat, vectors
@@ -236,7 +239,7 @@ def synthetic(args: argparse.Namespace) -> None:
         vectors = synthetic_vectors(n, dim, centres, rng, args.spread)
         queries = synthetic_vectors(args.queries, dim, centres, rng, args.spread)
         ids = np.arange(n, dtype=np.int64)
-        attrs = WindowAttributes(["d"] * n, [""] * n, [0] * n)
+        attrs = Attributes(["d"] * n, [""] * n, [0] * n)
 
         rss0 = _rss_mb()
         started = time.perf_counter()

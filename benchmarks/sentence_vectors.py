@@ -6,8 +6,9 @@
 For each way (``QA_SENTENCE_VECTORS=pooled`` and ``separate``), with the service's encoder: the index build
 time and the texts it embeds, recall@1 and recall@3 of the full ranking, and how often the highlighted
 sentence of the first answer is a right one (statement: it holds a gold phrase; ClapNQ: it is one of the
-sentences the annotators selected, when the first answer is the gold passage). ClapNQ's 597 distinct
-passages are written into a temporary corpus (each with its title in a sidecar), never into the repository.
+sentences the annotators selected, when the first answer is the gold passage). The question sets and their
+passages come from ``qa_service.evaluation.datasets``, as ``qa-service eval`` reads them, and are indexed the
+way it indexes them (ClapNQ's passages with their titles); the indexes live in a temporary folder.
 Writes its own section of BENCHMARKS.md unless ``--no-write``.
 """
 
@@ -15,64 +16,56 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.quality import gold_hit, statement_questions  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
+from qa_service.evaluation import QuestionSet, load_clapnq  # noqa: E402
 
-HEADING = "## Sentence vectors: pooled from the passage or embedded alone (issue 4)"
+HEADING = "## Sentence vectors: pooled from the passage or embedded alone"
 MARKERS = ("<!-- sentence_vectors.py: start -->", "<!-- sentence_vectors.py: end -->")
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
 
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().casefold()
+@dataclass
+class Case:
+    """A question set and, per answerable question, whether a highlighted sentence is a right one."""
+
+    qset: QuestionSet
+    highlight_right: list[Callable[[str], bool]]
+
+    def gold(self, number: int, answer) -> bool:
+        question = self.qset.questions[number]
+        if question.gold_texts:
+            return gold_hit(question, answer.passage.text)
+        return answer.passage_id in question.gold_ids
 
 
-def statement_set() -> tuple[Path, list[dict]]:
-    rows = [json.loads(x) for x in (ROOT / "tests/data/statement_questions.jsonl").read_text().splitlines() if x]
-    return ROOT / "corpus", [
-        {
-            "question": r["question"],
-            "gold": lambda p, r=r: any(_norm(g) in _norm(p.text) for g in r["gold"]),
-            "highlight": lambda h, r=r: any(_norm(g) in _norm(h) for g in r["gold"]),
-        }
-        for r in rows
-    ]
+def statement_case() -> Case:
+    qset = statement_questions(ROOT / "corpus")
+    return Case(qset, [lambda h, q=q: gold_hit(q, h) for q in qset.questions])
 
 
-def clapnq_set(folder: Path, work: Path) -> tuple[Path, list[dict]]:
-    corpus = work / "clapnq"
-    corpus.mkdir()
-    names: dict[str, str] = {}
-    rows = []
-    for file in ("clapnq_dev_answerable.jsonl", "clapnq_dev_unanswerable.jsonl"):
-        for line in (folder / file).read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            for p in row["passages"]:
-                if p["text"] not in names:
-                    names[p["text"]] = name = f"p{len(names):04d}"
-                    (corpus / f"{name}.txt").write_text(p["text"].strip() + "\n", encoding="utf-8")
-                    (corpus / f"{name}.meta.json").write_text(json.dumps({"title": p["title"]}), encoding="utf-8")
-            if file.startswith("clapnq_dev_answerable"):
-                gold = names[row["passages"][0]["text"]]
-                selected = [s for o in row["output"] for s in o.get("selected_sentences", [])]
-                rows.append(
-                    {
-                        "question": row["input"],
-                        "gold": lambda p, g=gold: p.doc_id == g,
-                        "highlight": lambda h, s=selected: any(_overlap(h, x) >= 0.5 for x in s),
-                    }
-                )
-    return corpus, rows
+def clapnq_case(folder: Path) -> Case:
+    qset = load_clapnq(folder)
+    # The annotators' selected sentences are not part of the question set: read them from the answerable
+    # file, whose rows the loader turns into questions in the same order.
+    with open(folder / "clapnq_dev_answerable.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    assert [r["input"].strip() for r in rows] == [q.text for q in qset.questions]
+    selected = [[s for o in r["output"] for s in o.get("selected_sentences", [])] for r in rows]
+    return Case(qset, [lambda h, s=s: any(_overlap(h, x) >= 0.5 for x in s) for s in selected])
 
 
 def _overlap(a: str, b: str) -> float:
@@ -81,18 +74,23 @@ def _overlap(a: str, b: str) -> float:
     return len(wa & wb) / max(1, min(len(wa), len(wb)))
 
 
-def measure(corpus: Path, rows: list[dict], how: str, work: Path) -> dict:
-    from qa_service.http.app import make_retriever
-    from qa_service.index import build_encoder, build_index
+def measure(case: Case, how: str, work: Path) -> dict:
+    from qa_service.index import build_encoder, ensure_index
+    from qa_service.ranking import RankingParams, Retriever
     from qa_service.settings import Settings
 
+    qset = case.qset
     settings = Settings.from_env(
-        corpus_dir=corpus,
-        index_dir=work / f"index-{corpus.name}-{how}",
+        index_dir=work / f"index-{qset.name}-{how}",
         sentence_vectors=how,
         query_cache_size=0,
         log_level="warning",
+        vector_store="faiss",
     )
+    if qset.corpus_dir is not None:
+        settings = settings.replace(corpus_dir=qset.corpus_dir)
+    if qset.embed_context is not None:
+        settings = settings.replace(embed_context=qset.embed_context)
     encoder = build_encoder(settings)
     encoder.warm_up()
     embedded = 0
@@ -102,18 +100,18 @@ def measure(corpus: Path, rows: list[dict], how: str, work: Path) -> dict:
         embedded = total
 
     t0 = time.perf_counter()
-    index = build_index(settings, encoder, progress)
+    index = ensure_index(settings, encoder, progress, force=True, source=qset.source())
     seconds = time.perf_counter() - t0
-    retriever = make_retriever(settings, index, encoder)
+    retriever = Retriever(index, encoder, RankingParams.from_settings(settings))
     at1 = at3 = highlighted = 0
-    for row in rows:
-        answers = retriever.ask(row["question"], 3).answers
-        hits = [row["gold"](a.passage) for a in answers]
+    for number, question in enumerate(qset.questions):
+        answers = retriever.ask(question.text, 3).answers
+        hits = [case.gold(number, a) for a in answers]
         at1 += hits[0]
         at3 += any(hits)
         if hits[0]:
-            highlighted += row["highlight"](answers[0].highlight.text)
-    n = len(rows)
+            highlighted += case.highlight_right[number](answers[0].highlight.text)
+    n = len(qset.questions)
     return {
         "passages": index.manifest.passages,
         "sentences": index.manifest.sentences,
@@ -134,22 +132,25 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qa-sentences-"))
     try:
-        sets = {"statement": statement_set()}
+        sets = {"statement": statement_case()}
         if args.datasets and (args.datasets / "clapnq_dev").is_dir():
-            sets["ClapNQ dev"] = clapnq_set(args.datasets / "clapnq_dev", work)
+            sets["ClapNQ dev"] = clapnq_case(args.datasets / "clapnq_dev")
         results = {
-            name: {how: measure(corpus, rows, how, work) for how in ("pooled", "separate")}
-            for name, (corpus, rows) in sets.items()
+            name: {how: measure(case, how, work) for how in ("pooled", "separate")} for name, case in sets.items()
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from qa_service.settings import Settings
 
+    settings = Settings.from_env()
+    threads = settings.build_threads or os.cpu_count()
+    command = "python benchmarks/sentence_vectors.py" + (f" --datasets {args.datasets}" if args.datasets else "")
     lines = [
-        f"Command: `python benchmarks/sentence_vectors.py{' --datasets ' + str(args.datasets) if args.datasets else ''}`"
-        f" ({time.strftime('%Y-%m-%d', time.gmtime())}, encoder `{Settings.from_env().encoder}`, one thread).",
+        f"Command: `{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}, encoder `{settings.encoder}`, "
+        f"builds on {threads} core{'s' if threads != 1 else ''}).",
         "",
-        "| set | sentence vectors | texts embedded | build | recall@1 | recall@3 | highlight right (of right first answers) |",
+        "| set | sentence vectors | texts embedded | build | recall@1 | recall@3 "
+        "| highlight right (of right first answers) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, by_how in results.items():

@@ -2,7 +2,7 @@
 
 Each set is indexed (cached like `qa-service eval`, under .eval-cache/) and its questions embedded once;
 then every combination of the given values is evaluated through the service's retriever. Used to choose
-the ranking's defaults (README "Evaluation"); the settings (QA_ENCODER, QA_SENTENCE_VECTORS, ...) come
+the ranking's defaults (docs/evaluation.md); the settings (QA_ENCODER, QA_SENTENCE_VECTORS, ...) come
 from the environment as for the service.
 
     python benchmarks/sweep.py tests/data/statement_questions.jsonl ../shared/datasets/clapnq_dev \
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa_service.encoders import make_encoder  # noqa: E402
-from qa_service.evaluation import PrecomputedQueries, evaluate, load_question_set, prepare_index, ranking_params  # noqa: E402
-from qa_service.ranking import Retriever  # noqa: E402
+from qa_service.evaluation import PrecomputedQueries, evaluate, load_question_set, prepare_index  # noqa: E402
+from qa_service.ranking import RankingParams, Retriever  # noqa: E402
 from qa_service.settings import Settings  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     header = " | ".join(f"{q.name} R@1 / R@3 / MRR" for q, _, _ in prepared)
     print(f"| {' | '.join(names) or 'params'} | {header} | mean R@1 |")
     for combo in itertools.product(*values):
-        params = ranking_params(settings, [f"{n}={v}" for n, v in zip(names, combo)])
+        params = RankingParams.from_settings(settings, [f"{n}={v}" for n, v in zip(names, combo)])
         figures = []
         for qset, index, queries in prepared:
             full = evaluate(Retriever(index, queries, params), qset, ("full",)).modes[0]

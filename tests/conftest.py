@@ -1,108 +1,104 @@
-"""Shared fixtures: settings on a temporary index folder, the real model loaded once per session,
-a deterministic fake encoder for fast unit tests, the Flask app, client and CLI runner, and for the
-browser tests the real server (``qa-service serve``) on 127.0.0.1 and one headless Chromium."""
+"""Fixtures (helpers live in ``tests/helpers.py``) and the ``slow`` marker.
+
+Two kinds of service:
+
+- Without a model: ``app`` / ``client`` serve the shipped corpus through a bag-of-words
+  :class:`~tests.helpers.FakeEncoder` (``fake_retriever``), for tests of the API, the page, validation and
+  security; ``fake_settings`` / ``fake_encoder`` give a test its own corpus copy and index folder.
+- With the real model, loaded once per session: ``settings``, ``encoder``, ``retriever``, ``real_app`` /
+  ``real_client`` for what only the model gives (which passage ranks first), ``live_server``
+  (``qa-service serve`` in a process) and ``browser`` (one headless Chromium).
+
+Every test that uses a real-model fixture, directly or through another fixture, is marked ``slow`` at
+collection (:data:`REAL_MODEL_FIXTURES`), so ``pytest -m "not slow"`` never loads the model; ``make test``
+runs everything. A test that is not marked slow and still loads the model (an ONNX Runtime session, the
+torch model or an ONNX export, in this process, fixtures included) fails, saying so.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from qa_service.encoders import Encoder, make_encoder
+from qa_service.encoders import Encoder, make_encoder, onnx_export
+from qa_service.encoders.onnx_backend import OnnxEncoder
+from qa_service.encoders.torch_backend import SentenceTransformerEncoder
 from qa_service.http.app import create_app
 from qa_service.index import ensure_index
 from qa_service.ranking import RankingParams, Retriever
 from qa_service.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpus"
-DATA = Path(__file__).resolve().parent / "data"
-#: Where the ONNX export of the model is cached across test runs (gitignored, like the service's own).
-MODEL_CACHE = ROOT / "embeddings" / "models"
-STATEMENT_ID = "kazakhstan-statement-measures-to-eliminate-international-terrorism"
+from .helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CORPUS,
+    MODEL_CACHE,
+    FakeEncoder,
+    LiveServer,
+    start_server,
+    stop_server,
+)
+
+# -- the slow marker ------------------------------------------------------------------------------------
+
+#: Fixtures that load the real model (or drive the real server in a browser): their users are ``slow``.
+REAL_MODEL_FIXTURES = frozenset({"encoder", "retriever", "real_app", "real_client", "live_server", "browser"})
+
+#: Where the real model is made: an ONNX Runtime session, the sentence-transformers model, an ONNX export.
+_MODEL_LOADERS = ((OnnxEncoder, "_load"), (SentenceTransformerEncoder, "_load"), (onnx_export, "_export"))
+#: The test being set up, run or torn down, and whether it may load the model (outside a test: no).
+_running = {"test": "collection", "slow": False}
+_model_loads: list[str] = []
+_guard = pytest.MonkeyPatch()
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSON-lines file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test using a real-model fixture (before ``-m`` selects)."""
+    for item in items:
+        if REAL_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
-class FakeEncoder:
-    """A deterministic bag-of-words encoder: texts sharing words get similar unit vectors.
+def _guarded(real, label: str):
+    def load(*args, **kwargs):
+        if not _running["slow"]:
+            raise AssertionError(
+                f"{_running['test']} loads the real model ({label}) but is not marked slow: use a real-model "
+                f"fixture ({', '.join(sorted(REAL_MODEL_FIXTURES))}) or mark it with @pytest.mark.slow"
+            )
+        _model_loads.append(label)
+        return real(*args, **kwargs)
 
-    Fast and model-free, for tests of storage, staleness and ranking mechanics.
-    """
+    return load
 
-    def __init__(self, dim: int = 64, identity: str = "fake:bow-64") -> None:
-        self._dim = dim
-        self._identity = identity
-        self.calls = 0
 
-    @property
-    def identity(self) -> str:
-        return self._identity
+def pytest_configure(config: pytest.Config) -> None:
+    """Guard the model's loaders for the whole session, session- and module-scoped fixtures included."""
+    for owner, name in _MODEL_LOADERS:
+        _guard.setattr(owner, name, _guarded(getattr(owner, name), f"{owner.__name__}.{name}"))
 
-    @property
-    def dim(self) -> int:
-        return self._dim
 
-    @property
-    def max_tokens(self) -> int:
-        return 256
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _guard.undo()
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
 
-    def _vector(self, text: str) -> np.ndarray:
-        v = np.zeros(self._dim, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
-            h = int(hashlib.md5(word.encode()).hexdigest(), 16)
-            v[h % self._dim] += 1.0
-        n = np.linalg.norm(v)
-        return v / n if n else v
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the test's fixtures are set up: may they and the test load the model?"""
+    _running.update(test=item.nodeid, slow=item.get_closest_marker("slow") is not None)
 
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        self.calls += len(texts)
-        if progress:
-            progress(len(texts))
-        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
 
-    def encode_spans(self, texts, spans, batch_size=32, progress=None):
-        vectors = self.encode(texts, batch_size, progress)
-        pooled = [
-            np.stack([self._vector(t[a:b]) for a, b in s]) if s else np.zeros((0, self._dim), np.float32)
-            for t, s in zip(texts, spans)
-        ]
-        return vectors, pooled
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    terminalreporter.write_line(f"real model loads in this process: {len(_model_loads)}")
 
-    def encode_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
 
-    def warm_up(self) -> None:
-        pass
-
-    def prepare(self) -> None:
-        pass
-
-    def is_prepared(self) -> bool:
-        return True
+# -- without a model --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -125,8 +121,47 @@ def fake_encoder() -> FakeEncoder:
 
 
 @pytest.fixture(scope="session")
+def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the model-free app: the shipped corpus (read only), a session-wide temporary index."""
+    return Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("fake-index"))
+
+
+@pytest.fixture(scope="session")
+def fake_retriever(served_settings: Settings) -> Retriever:
+    """A retriever over the shipped corpus on a :class:`FakeEncoder` (built once; ask it, do not change it)."""
+    encoder = FakeEncoder()
+    return Retriever(ensure_index(served_settings, encoder), encoder, RankingParams.from_settings(served_settings))
+
+
+@pytest.fixture(scope="session")
+def app(served_settings: Settings, fake_retriever: Retriever):
+    """The Flask app over the shipped corpus, without the model (answers ranked by a fake encoder)."""
+    application = create_app(served_settings, fake_retriever)
+    application.config.update(TESTING=True)
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+# -- with the real model --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for the real service: the shipped corpus, a session-wide temporary index."""
+    """Settings for the real service: the shipped corpus, a session-wide temporary index.
+
+    Loads nothing itself; the model is loaded by ``encoder``.
+    """
     return Settings.from_env(
         corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"), model_cache_dir=MODEL_CACHE, rebuild="auto"
     )
@@ -148,7 +183,7 @@ def retriever(settings: Settings, encoder: Encoder) -> Retriever:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, retriever: Retriever):
+def real_app(settings: Settings, retriever: Retriever):
     """The Flask app over the real retriever."""
     application = create_app(settings, retriever)
     application.config.update(TESTING=True)
@@ -156,30 +191,8 @@ def app(settings: Settings, retriever: Retriever):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def runner():
-    from click.testing import CliRunner
-
-    return CliRunner()
-
-
-# -- the real server and a real browser (tests/test_browser.py) ------------------------------------------
-
-#: Debian's Chromium (``make test`` installs it when missing); no tool here downloads a browser.
-CHROMIUM = Path(os.environ.get("QA_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-#: Screenshots of the main states of the page (git-ignored).
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
+def real_client(real_app):
+    return real_app.test_client()
 
 
 def _missing(reason: str) -> None:
@@ -187,37 +200,6 @@ def _missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    """A running ``qa-service serve``: its base URL (no trailing slash) and its log file."""
-
-    url: str
-    log: Path
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"the server was not ready within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -229,9 +211,6 @@ def live_server(
     The ``retriever`` fixture has built the index; the server is told never to rebuild, so it serves
     exactly that one. One worker is enough for one browser and keeps the start short.
     """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("server") / "server.log"
     env = {
         **os.environ,
         "QA_CORPUS_DIR": str(settings.corpus_dir),
@@ -243,23 +222,13 @@ def live_server(
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    command = [sys.executable, "-m", "qa_service", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    args = ["-m", "qa_service", "serve", "--host", "127.0.0.1"]
+    server = start_server(args, log, env=env, ready_path="/readyz", timeout=180)
     try:
-        _wait_until_ready(url, process, log, timeout=180)
-        yield LiveServer(url, log)
+        yield server
     finally:
-        # The server is the leader of its own process group: stop it and its workers, gently first.
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .conftest import ARTIFACTS, STATEMENT_ID, LiveServer
-
-pytestmark = pytest.mark.slow
+from .helpers import ARTIFACTS, STATEMENT_ID, LiveServer
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

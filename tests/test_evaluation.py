@@ -28,7 +28,7 @@ from qa_service.evaluation import (
 from qa_service.ranking import Evidence, RankingParams, Retriever
 from qa_service.settings import Settings
 
-from .conftest import CORPUS, DATA, read_jsonl
+from .helpers import CORPUS, DATA, read_jsonl
 
 DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 SQUAD = DATASETS / "squad_v1.1_dev" / "dev-v1.1.json"
@@ -155,6 +155,7 @@ def test_table_shows_every_ranking_and_abstention(statement_report):
         assert label in table
 
 
+@pytest.mark.slow  # the command loads the real model itself
 def test_eval_command_prints_table_and_json(runner, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
     out = tmp_path / "eval.json"

@@ -30,8 +30,7 @@ from qa_service.index import (
 )
 from qa_service.ranking import Retriever
 
-from .conftest import ROOT, STATEMENT_ID, FakeEncoder
-from .support import GatedEncoder
+from .helpers import ROOT, STATEMENT_ID, FakeEncoder, GatedEncoder
 
 
 def _tree_digest(folder: Path) -> str:
@@ -186,7 +185,6 @@ def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> st
     raise TimeoutError(f"{needle!r} not seen: {''.join(seen)}")
 
 
-@pytest.mark.slow
 def test_build_killed_mid_embedding_leaves_the_previous_index(settings, encoder, retriever, tmp_path):
     """`qa-service build --force` with the real model, SIGKILLed while it embeds."""
     index_dir = tmp_path / "index"
@@ -238,7 +236,7 @@ from qa_service.index import builds
 from qa_service.index.vectors import faiss as faiss_store
 from qa_service.settings import Settings
 from qa_service.index import build_index
-from tests.conftest import FakeEncoder
+from tests.helpers import FakeEncoder
 
 point = sys.argv[3]
 

@@ -15,7 +15,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .conftest import STATEMENT_ID, FakeEncoder
+from .helpers import STATEMENT_ID, FakeEncoder
 
 DOCS = {
     "FJI_78_2023": (

@@ -14,13 +14,11 @@ import os
 
 import pytest
 
-from .conftest import DATA, read_jsonl
+from .helpers import DATA, read_jsonl
 
 GOLDEN = DATA / "golden_answers.json"
 SETS = ("statement_questions.jsonl", "statement_top3_questions.jsonl", "statement_out_of_scope.jsonl")
 TOP_K = 5
-
-pytestmark = pytest.mark.slow
 
 
 def _answers(retriever) -> dict:

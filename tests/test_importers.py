@@ -11,7 +11,7 @@ from qa_service.cli import main
 from qa_service.corpus import load_corpus, split_passages
 from qa_service.corpus.importers import add_documents, import_ungd, read_speakers, remove_documents
 
-from .conftest import FakeEncoder
+from .helpers import FakeEncoder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "un_general_debate_subset"
 

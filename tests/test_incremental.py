@@ -15,7 +15,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .conftest import CORPUS, FakeEncoder
+from .helpers import CORPUS, FakeEncoder
 
 QUESTIONS = [
     "When did Kazakhstan accede to the nuclear terrorism convention?",

@@ -20,7 +20,7 @@ from qa_service.index import (
 )
 from qa_service.index.build import make_windows, sentence_spans
 
-from .conftest import FakeEncoder
+from .helpers import FakeEncoder
 
 
 def test_round_trip(fake_settings, fake_encoder):
@@ -196,13 +196,12 @@ def test_sentence_vectors_how(fake_settings, how):
         ensure_index(fake_settings.replace(sentence_vectors=other, rebuild="never"), encoder)
 
 
-@pytest.mark.slow
 def test_pooled_sentences_highlight_as_well_as_separate_ones(settings, encoder, tmp_path):
     """On the statement question set, the highlight of the best answer holds the gold words as often with
     pooled sentence vectors as with sentences embedded alone (one question of slack)."""
     from qa_service.ranking import Retriever
 
-    from .conftest import DATA, read_jsonl
+    from .helpers import DATA, read_jsonl
 
     rows = read_jsonl(DATA / "statement_questions.jsonl")
     found = {}

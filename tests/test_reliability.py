@@ -28,7 +28,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .support import GatedEncoder
+from .helpers import GatedEncoder
 
 # FUZZ_EXAMPLES=2000 for a longer hunt; the suite's default keeps it to seconds.
 FUZZ = hsettings(
@@ -276,9 +276,11 @@ def test_schemathesis_negative(app, method, path):
     _run_schemathesis(app, method, path, GenerationMode.NEGATIVE, _examples(60))
 
 
-def test_schemathesis_with_every_guard_on(settings, retriever):
+def test_schemathesis_with_every_guard_on(served_settings, fake_retriever):
     """With a key and a rate limit the document grows 401 and 429; the app still matches it."""
-    guarded = create_app(settings.replace(api_key="k" * 24, rate_limit="1000/minute", index_poll_seconds=0), retriever)
+    guarded = create_app(
+        served_settings.replace(api_key="k" * 24, rate_limit="1000/minute", index_poll_seconds=0), fake_retriever
+    )
     doc = guarded.test_client().get("/api/v1/openapi.json").get_json()
     assert {"401", "429", "503"} <= set(doc["paths"]["/api/v1/ask"]["post"]["responses"])
     assert "401" not in doc["paths"]["/api/v1/openapi.json"]["get"]["responses"]

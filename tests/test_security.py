@@ -1,4 +1,5 @@
-"""Web security: response headers, output escaping, the optional API key and the optional rate limit."""
+"""Web security: response headers, output escaping, the optional API key and the optional rate limit
+(the app on a fake encoder: no model)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from qa_service.http import api as api_module
 from qa_service.http.app import create_app
 from qa_service.settings import Settings, SettingsError
 
-from .conftest import STATEMENT_ID
+from .helpers import STATEMENT_ID
 
 KEY = "s3cret-key-0123456789abcdef"
 
@@ -105,8 +106,8 @@ def test_api_answers_are_json_not_html(client):
 
 
 @pytest.fixture(scope="module")
-def keyed(settings, retriever):
-    return _app(settings, retriever, api_key=KEY)
+def keyed(served_settings, fake_retriever):
+    return _app(served_settings, fake_retriever, api_key=KEY)
 
 
 @pytest.mark.parametrize(
@@ -196,8 +197,8 @@ def test_key_setting_is_checked_and_hidden():
 # --- rate limit --------------------------------------------------------------------------------------
 
 
-def test_rate_limit_answers_429_with_retry_after(settings, retriever):
-    app = _app(settings, retriever, rate_limit="3/minute")
+def test_rate_limit_answers_429_with_retry_after(served_settings, fake_retriever):
+    app = _app(served_settings, fake_retriever, rate_limit="3/minute")
     client = app.test_client()
     statuses = [client.get("/api/v1/ask", query_string={"question": "terrorism"}).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
@@ -221,8 +222,8 @@ def test_rate_limit_answers_429_with_retry_after(settings, retriever):
     assert other.status_code == 200
 
 
-def test_rate_limit_page_for_browsers_is_html(settings, retriever):
-    app = _app(settings, retriever, rate_limit="1/minute")
+def test_rate_limit_page_for_browsers_is_html(served_settings, fake_retriever):
+    app = _app(served_settings, fake_retriever, rate_limit="1/minute")
     client = app.test_client()
     assert client.get("/", headers={"Accept": "text/html"}).status_code == 200
     r = client.get("/", headers={"Accept": "text/html"})

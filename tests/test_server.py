@@ -2,7 +2,7 @@
 overload answered at once with 503, bodies over the limit refused even when chunked, and SIGTERM
 letting requests in flight finish.
 
-The app served answers slowly on purpose (``tests.support.SlowEncoder``), so that requests are
+The app served answers slowly on purpose (``tests.helpers.SlowEncoder``), so that requests are
 reliably in flight when the test acts.
 """
 
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .support import ask, request, start_slow_server, wait_for_marker
+from .helpers import ask, request, start_slow_server, wait_for_marker
 
 DELAY = 1.5
 

@@ -12,9 +12,7 @@ import pytest
 from qa_service.cli import _index_ready
 from qa_service.index import current_build
 
-from .conftest import ROOT
-
-pytestmark = pytest.mark.slow
+from .helpers import ROOT
 
 
 def test_a_fresh_index_needs_no_preparation(settings, retriever):

@@ -204,12 +204,11 @@ def test_milvus_expression_quotes_values():
     assert milvus_expression(None) == "" and milvus_expression(WindowFilter()) == ""
 
 
-@pytest.mark.slow
 def test_milvus_and_faiss_give_the_same_answers_on_the_evaluation_questions(tmp_path, settings, encoder, retriever):
     from qa_service.index import ensure_index
     from qa_service.ranking import Retriever
 
-    from .conftest import DATA, read_jsonl
+    from .helpers import DATA, read_jsonl
 
     milvus_settings = settings.replace(index_dir=tmp_path / "index", vector_store="milvus")
     data = ensure_index(milvus_settings, encoder)

@@ -1,4 +1,6 @@
-"""The page and the document view, server-rendered (no JavaScript); tests/test_browser.py drives them in Chromium."""
+"""The page and the document view, server-rendered (no JavaScript), on a fake encoder (``client``) and, where
+the answer itself is checked, with the real model (``real_client``); tests/test_browser.py drives them in
+Chromium."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 from qa_service.http.pages import human_date
 
-from .conftest import STATEMENT_ID
+from .helpers import STATEMENT_ID
 
 
 def test_page_shows_corpus_and_form(client):
@@ -55,8 +57,8 @@ def test_static_script_is_served(client):
     assert "innerHTML" not in r.get_data(as_text=True)  # answers are built with DOM calls and text nodes
 
 
-def test_plain_get_form_answers(client):
-    r = client.get("/", query_string={"q": "When did Kazakhstan accede to the nuclear terrorism convention?"})
+def test_plain_get_form_answers(real_client):
+    r = real_client.get("/", query_string={"q": "When did Kazakhstan accede to the nuclear terrorism convention?"})
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert html.count('class="answer"') == 3
@@ -81,8 +83,8 @@ def test_count_is_kept_on_an_empty_form(client):
     assert '<option value="3" selected>' in html
 
 
-def test_no_answer_is_said_plainly(client):
-    html = client.get("/", query_string={"q": "How do I bake sourdough bread?"}).get_data(as_text=True)
+def test_no_answer_is_said_plainly(real_client):
+    html = real_client.get("/", query_string={"q": "How do I bake sourdough bread?"}).get_data(as_text=True)
     assert "The statement does not seem to answer this question." in html
     assert 'class="answers muted"' in html
     assert "No answer found; 3 closest passages below." in html

@@ -124,7 +124,7 @@ def load_squad(path: Path) -> QuestionSet:
     path = path / "dev-v1.1.json" if path.is_dir() else path
     data = json.loads(path.read_text(encoding="utf-8"))
     passages: list[Passage] = []
-    documents: list[dict] = []
+    documents: list[DocumentRecord] = []
     questions: list[EvalQuestion] = []
     for article in data["data"]:
         title = article["title"].replace("_", " ")

@@ -14,7 +14,6 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import ApiError, Unauthorized
-from ..index import Filter
 from ..ranking import Answer, Result, Retriever
 from .openapi import openapi_document
 from .state import service
@@ -66,14 +65,7 @@ def ask() -> Response:
 
 def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
     """Answer a validated request with its filters (a filter that matches no document gives no answers)."""
-    filters = None
-    if request_.filtered:
-        filters = Filter(
-            documents=frozenset(request_.documents) if request_.documents else None,
-            countries=frozenset(request_.countries) if request_.countries else None,
-            year_from=request_.year_from,
-            year_to=request_.year_to,
-        )
+    filters = None if request_.filter.is_empty() else request_.filter
     return retriever.ask(
         request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
@@ -11,6 +12,7 @@ from typing import Any
 
 from ..corpus import MAX_COUNTRY_CHARS, MAX_ID_CHARS
 from ..errors import BadRequest
+from ..index import Filter
 
 ASK_FIELDS = frozenset({"question", "top_k", "document", "country", "year_from", "year_to", "group_by_document"})
 FILTER_FIELDS = ("document", "country", "year_from", "year_to", "group_by_document")
@@ -29,20 +31,12 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 
 @dataclass(frozen=True)
 class AskRequest:
-    """A validated question, how many answers to return, and which documents to ask (None: all)."""
+    """A validated question, how many answers to return, and which documents to ask (an empty filter: all)."""
 
     question: str
     top_k: int
-    documents: tuple[str, ...] | None = None
-    countries: tuple[str, ...] | None = None
-    year_from: int | None = None
-    year_to: int | None = None
+    filter: Filter = Filter()
     group_by_document: bool = False
-
-    @property
-    def filtered(self) -> bool:
-        """Whether any filter is set."""
-        return any(v is not None for v in (self.documents, self.countries, self.year_from, self.year_to))
 
 
 class _DuplicateField(ValueError):
@@ -105,8 +99,10 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
         AskRequest(
             question,
             _check_top_k(top_k, max_top_k),
-            documents=_names("document", body.get("document")),
-            countries=_countries(_names("country", body.get("country"))),
+            Filter(
+                documents=_names("document", body.get("document")),
+                countries=_countries(_names("country", body.get("country"))),
+            ),
             group_by_document=group,
         ),
         body.get("year_from"),
@@ -141,8 +137,10 @@ def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k:
         AskRequest(
             question,
             top_k,
-            documents=_names("document", _comma_list("document", given["document"])),
-            countries=_countries(_names("country", _comma_list("country", given["country"]))),
+            Filter(
+                documents=_names("document", _comma_list("document", given["document"])),
+                countries=_countries(_names("country", _comma_list("country", given["country"]))),
+            ),
             group_by_document=group == "true",
         ),
         _year_text("year_from", given["year_from"]),
@@ -163,7 +161,7 @@ def _comma_list(field: str, raw: str | None) -> list[str] | None:
     return [item.strip() for item in items if item.strip()] or None
 
 
-def _names(field: str, value: Any) -> tuple[str, ...] | None:
+def _names(field: str, value: Any) -> frozenset[str] | None:
     """A filter of names: a string or a list of strings (None when absent or empty).
 
     A name the corpus does not have is not an error: it matches nothing.
@@ -177,11 +175,11 @@ def _names(field: str, value: Any) -> tuple[str, ...] | None:
     if len(values) > most or any(len(v) > longest for v in values):
         raise BadRequest(f"invalid_{field}", f"{field} takes at most {most} values of at most {longest} characters.")
     values = [v.strip() for v in values if v.strip()]
-    return tuple(dict.fromkeys(values)) or None
+    return frozenset(values) or None
 
 
-def _countries(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    return tuple(v.upper() for v in values) if values else None
+def _countries(values: frozenset[str] | None) -> frozenset[str] | None:
+    return frozenset(v.upper() for v in values) if values else None
 
 
 def _year_text(field: str, raw: str | None) -> int | None:
@@ -203,14 +201,8 @@ def _with_years(request: AskRequest, year_from: Any, year_to: Any) -> AskRequest
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999):
             raise BadRequest(f"invalid_{field}", f"{field} must be a year from 0 to 9999.")
         years.append(value)
-    return AskRequest(
-        request.question,
-        request.top_k,
-        request.documents,
-        request.countries,
-        years[0],
-        years[1],
-        request.group_by_document,
+    return dataclasses.replace(
+        request, filter=dataclasses.replace(request.filter, year_from=years[0], year_to=years[1])
     )
 
 

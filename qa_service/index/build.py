@@ -226,8 +226,8 @@ def index_passages(
         same_model
         and previous.vectors is not None
         and {k: v for k, v in previous.manifest.vector_store.items() if k != "plan"} == config
-        and IndexPlan(**previous.manifest.vector_store["plan"]).kind == plan.kind
-        and IndexPlan(**previous.manifest.vector_store["plan"]).nlist == plan.nlist
+        and IndexPlan.of_build(previous.manifest.vector_store).kind == plan.kind
+        and IndexPlan.of_build(previous.manifest.vector_store).nlist == plan.nlist
     )
     if reuse_store:
         window_ids, next_id, removed, added = _assign_ids(previous, passages, window_keys, window_passage)

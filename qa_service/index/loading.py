@@ -153,7 +153,7 @@ def ensure_index(
 def _plan_problems(settings: Settings, manifest: IndexManifest) -> list[str]:
     """Why the build's vector index type no longer fits its size under the settings (empty when it does)."""
     want = plan_for(settings, manifest.windows)
-    have = IndexPlan(**manifest.vector_store["plan"]) if manifest.vector_store.get("plan") else IndexPlan("flat")
+    have = IndexPlan.of_build(manifest.vector_store)
     if (have.kind, have.nlist) != (want.kind, want.nlist):
         return [f"vector index {have.kind}/{have.nlist} should be {want.kind}/{want.nlist}"]
     return []

@@ -60,7 +60,7 @@ def open_store(
     Raises:
         IndexCorrupt: the store does not hold the build's vectors.
     """
-    plan = IndexPlan(**config["plan"]) if config.get("plan") else IndexPlan("flat")
+    plan = IndexPlan.of_build(config)
     # The probe count is a search-time setting: it may change without a rebuild.
     if plan.kind == "ivf" and settings.ivf_nprobe:
         plan = IndexPlan("ivf", plan.nlist, min(plan.nlist, settings.ivf_nprobe))

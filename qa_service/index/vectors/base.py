@@ -42,13 +42,18 @@ class IndexPlan:
         """A JSON-ready form for the manifest."""
         return {"kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe}
 
+    @classmethod
+    def of_build(cls, store_config: dict) -> IndexPlan:
+        """The plan a build's manifest records in its ``vector_store`` entry (flat when it records none)."""
+        plan = store_config.get("plan")
+        return cls(**plan) if plan else cls("flat")
+
 
 def index_plan(count: int, kind: str = "auto", flat_max: int = 30_000, nprobe: int = 0) -> IndexPlan:
     """The index for ``count`` vectors: exact up to ``flat_max``, then IVF with ~4·√n lists.
 
     ``kind`` forces "flat" or "ivf"; ``nprobe`` 0 means the measured default: 1/64 of the lists and at
-    least 64, which held recall@10 at or above 0.95 in ``benchmarks/scale.py`` at 100k (0.957) and 1M
-    vectors (0.9995, 3.2 ms on one core); 16 probes at 100k gave only 0.93.
+    least 64, chosen with ``benchmarks/scale.py`` for recall@10 of at least 0.95 (figures in BENCHMARKS.md).
     """
     if kind == "flat" or (kind == "auto" and count <= flat_max):
         return IndexPlan("flat")
