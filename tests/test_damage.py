@@ -18,8 +18,7 @@ import pytest
 from qa_service.http.app import create_app
 from qa_service.index import IndexCorrupt, IndexProblem, current_build, ensure_index, load_index
 
-from .conftest import ROOT, FakeEncoder
-from .support import ask, request
+from .helpers import ROOT, FakeEncoder, ask, free_port, request, wait_until_up
 
 
 def _manifest(index_dir: Path, change) -> None:
@@ -167,7 +166,6 @@ def test_serve_refuses_a_damaged_state_with_one_line_and_a_failing_status(fake_s
 
 @pytest.mark.slow
 def test_serve_rebuilds_a_damaged_current_and_answers(fake_settings, tmp_path):
-    from .support import free_port, wait_until_up
 
     settings = _built(fake_settings)  # built by the fake model: the real one rebuilds it anyway
     (settings.index_dir / "CURRENT").write_bytes(b"\xb5\x01\xfe")
@@ -227,7 +225,7 @@ from qa_service.http.server import run
 from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
-from tests.conftest import FakeEncoder
+from tests.helpers import FakeEncoder
 
 corpus, index, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 settings = Settings(corpus_dir=corpus, index_dir=index, host="127.0.0.1", port=port, workers=2, threads=2,
@@ -276,7 +274,6 @@ def _worker_pids(server: subprocess.Popen) -> set[int]:
 
 @pytest.mark.parametrize("how", ["rewritten", "truncated"])
 def test_index_files_changed_under_a_running_server_change_nothing(fake_settings, tmp_path, how):
-    from .support import free_port, wait_until_up
 
     _large_corpus(fake_settings.corpus_dir)
     ensure_index(fake_settings, FakeEncoder())

@@ -15,7 +15,7 @@ import pytest
 
 from qa_service.index import IndexNotSaved, build_index, current_build, ensure_index, load_index
 
-from .conftest import MODEL_CACHE, ROOT, FakeEncoder
+from .helpers import MODEL_CACHE, ROOT, FakeEncoder
 
 PAGE = 4096
 

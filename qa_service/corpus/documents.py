@@ -18,10 +18,12 @@ from ..files import sha256_hex
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta.json"
-#: The longest document id and country code a filter takes (the API refuses longer values): room for
-#: any file name, well above the shipped statement's 66-character id and UNGD's ``USA_79_2024``.
-MAX_ID_CHARS = 200
-MAX_COUNTRY_CHARS = 32
+#: The longest document id and country code a filter takes (the API refuses longer values, ``add`` refuses
+#: such files and a build warns of them): above the shipped statement's 66-character id and UNGD's
+#: ``USA_79_2024`` and ISO codes, and small enough that the largest request the API's schema allows fits
+#: its default body limit even with every character sent as a six-byte JSON escape.
+MAX_ID_CHARS = 100
+MAX_COUNTRY_CHARS = 16
 
 
 def country_of(metadata: dict[str, Any]) -> str:
