@@ -3,6 +3,7 @@ sum up or export readers' feedback."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import sys
@@ -21,7 +22,25 @@ def _settings(**overrides: object) -> Settings:
         raise click.UsageError(str(exc)) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands, with the failures a person can act on (a damaged or unwritable index, a full disk)
+    reported as one line and exit status 1 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from .index import IndexProblem
+
+        try:
+            return super().invoke(ctx)
+        except IndexProblem as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" while writing {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"no space left on device{where}: free space and try again") from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Semantic question answering over a corpus of statements."""
 
@@ -243,11 +262,15 @@ def _prepare_index(settings: Settings) -> None:
     from .index import IndexProblem, build_encoder, ensure_index
 
     _log_to_stderr(settings)
-    encoder = build_encoder(settings)
     try:
-        ensure_index(settings, encoder)
+        ensure_index(settings, build_encoder(settings))
     except IndexProblem as exc:
         logging.getLogger("qa_service").error("cannot start: %s", exc)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        logging.getLogger("qa_service").error("cannot start: no space left on device while writing %s", exc.filename)
         sys.exit(2)
 
 

@@ -7,6 +7,8 @@ Nothing here knows about models or indexes.
 
 from .documents import (
     DOCUMENT_SUFFIXES,
+    MAX_COUNTRY_CHARS,
+    MAX_ID_CHARS,
     SIDECAR_SUFFIX,
     Document,
     DocumentRecord,
@@ -26,6 +28,8 @@ from .text import collapse_space, fold
 __all__ = [
     "BLOCK_ROLE",
     "DOCUMENT_SUFFIXES",
+    "MAX_COUNTRY_CHARS",
+    "MAX_ID_CHARS",
     "SIDECAR_SUFFIX",
     "SPLITTER_VERSION",
     "Document",

@@ -18,6 +18,12 @@ from ..files import sha256_hex
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta.json"
+#: The longest document id and country code a filter takes (the API refuses longer values, ``add`` refuses
+#: such files and a build warns of them): above the shipped statement's 66-character id and UNGD's
+#: ``USA_79_2024`` and ISO codes, and small enough that the largest request the API's schema allows fits
+#: its default body limit even with every character sent as a six-byte JSON escape.
+MAX_ID_CHARS = 100
+MAX_COUNTRY_CHARS = 16
 
 
 def country_of(metadata: dict[str, Any]) -> str:
@@ -186,8 +192,10 @@ def _sidecar_path(path: Path) -> Path:
     return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
+#: Text up to the end of its line, with ``str.splitlines``'s line boundaries.
+_FIRST_LINE = re.compile(r"[^\s][^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]*")
+
+
 def _infer_title(body: str) -> str:
-    for line in body.splitlines():
-        if line.strip():
-            return line.strip().lstrip("#").strip()[:200]
-    return ""
+    match = _FIRST_LINE.search(body)  # the first line with text, found without splitting them all
+    return match.group().strip().lstrip("#").strip()[:200] if match else ""

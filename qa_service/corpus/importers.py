@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import write_if_changed
-from .documents import DOCUMENT_SUFFIXES, SIDECAR_SUFFIX, corpus_files
+from .documents import DOCUMENT_SUFFIXES, MAX_COUNTRY_CHARS, MAX_ID_CHARS, SIDECAR_SUFFIX, corpus_files, country_of
 from .text import collapse_space
 
 #: UNGD file names: ISO 3166-1 alpha-3 code (or "EU"), session, year.
@@ -170,32 +170,61 @@ def import_ungd(
 
 
 def add_documents(paths: Iterable[Path], corpus_dir: Path) -> ImportReport:
-    """Copy documents (``.txt``/``.md``, with their sidecars when present) into the corpus folder."""
+    """Copy documents (``.txt``/``.md``, with their sidecars when present) into the corpus folder.
+
+    A file the index would not hold, or could not filter by, is skipped with the reason: a hidden file
+    (never indexed), another type, text that is not UTF-8 or has no words, an id too long for the
+    document filter or with a comma in it (the query string's list separator), a country too long for
+    the country filter, or a name taken by a document of the other suffix (``a.md`` beside ``a.txt``).
+    """
     report = ImportReport()
     corpus_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        if not path.is_file() or path.suffix.lower() not in DOCUMENT_SUFFIXES:
-            report.skipped.append((str(path), "not a .txt or .md file"))
-            continue
-        raw = path.read_bytes()
-        try:
-            raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            report.skipped.append((str(path), "not UTF-8"))
+        problem = _unindexable(path, corpus_dir)
+        if problem:
+            report.skipped.append((str(path), problem))
             continue
         sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
-        if sidecar.is_file():
-            try:
-                if not isinstance(json.loads(sidecar.read_text(encoding="utf-8")), dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                report.skipped.append((str(path), f"{sidecar.name} is not a JSON object ({exc})"))
-                continue
-        changed = write_if_changed(corpus_dir / path.name, raw)
+        changed = write_if_changed(corpus_dir / path.name, path.read_bytes())
         if sidecar.is_file():
             changed |= write_if_changed(corpus_dir / sidecar.name, sidecar.read_bytes())
         (report.written if changed else report.unchanged).append(path.stem)
     return report
+
+
+def _unindexable(path: Path, corpus_dir: Path) -> str:
+    """Why ``path`` cannot be added to the corpus as a document ("" when it can)."""
+    if path.name.startswith("."):
+        return "hidden files (names starting with a dot) are never indexed"
+    if not path.is_file() or path.suffix.lower() not in DOCUMENT_SUFFIXES:
+        return "not a .txt or .md file"
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return "a metadata sidecar, not a document"
+    if len(path.stem) > MAX_ID_CHARS:
+        return f"its id (the name without suffix) has {len(path.stem)} characters; the limit is {MAX_ID_CHARS}"
+    if "," in path.stem:
+        return "its id (the name without suffix) contains a comma, which the document filter cannot take"
+    for other in DOCUMENT_SUFFIXES:
+        taken = corpus_dir / (path.stem + other)
+        if other != path.suffix.lower() and taken.is_file():
+            return f"{taken.name} already has the id {path.stem!r}: remove it first"
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    if not any(ch.isalnum() for ch in text):
+        return "it holds no words to index"
+    sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        try:
+            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+            if not isinstance(metadata, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            return f"{sidecar.name} is not a JSON object ({exc})"
+        if len(country_of(metadata)) > MAX_COUNTRY_CHARS:
+            return f"{sidecar.name}: its country has more than {MAX_COUNTRY_CHARS} characters"
+    return ""
 
 
 def remove_documents(ids: Iterable[str], corpus_dir: Path) -> ImportReport:

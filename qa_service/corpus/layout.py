@@ -10,6 +10,7 @@ agenda item, date) is kept as one passage, line breaks preserved, because people
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 
 from .documents import Document
 from .passages import Passage
-from .sentences import chunk_spans, split_sentences
+from .sentences import chunk_spans, fits, split_sentences
 
 #: Bumped whenever splitting changes, so that indexes built by an older splitter count as stale.
-SPLITTER_VERSION = "7"
+SPLITTER_VERSION = "8"
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _SALUTATION = re.compile(
@@ -38,8 +39,12 @@ _ALNUM = re.compile(r"\w")
 # A line longer than this many times the wrap width is a paragraph on its own line.
 _LONG_LINE_FACTOR = 1.6
 _MIN_WRAP_WIDTH = 50
-# A letterhead block has at most this many lines.
+# A letterhead block has at most this many lines, of at most this many characters each.
 _MAX_BLOCK_LINES = 8
+_MAX_BLOCK_LINE_CHARS = 200
+# A passage's section context is made of at most this many headings, and this many characters.
+_MAX_SECTION_HEADINGS = 3
+_MAX_SECTION_CHARS = 200
 # Paragraphs under this many words are fragments and join a neighbour.
 _TINY_WORDS = 8
 # A document whose median paragraph is under this many words is laid out as speech notes ...
@@ -110,7 +115,7 @@ def split_passages(
             pending_headings.append(" ".join(_bare(ln.stripped) for ln in group.lines))
             continue
         if pending_headings:
-            section = ": ".join(pending_headings)
+            section = ": ".join(pending_headings[-_MAX_SECTION_HEADINGS:])[:_MAX_SECTION_CHARS]
             pending_headings = []
         for piece in _split_long(group.kind, group.lines, counter, max_tokens):
             passages.append(_make_passage(doc, len(passages) + 1, group.kind, section, piece))
@@ -220,9 +225,9 @@ def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
             joined = True
 
     def next_text(i: int) -> str:
-        for ln in lines[i + 1 :]:
-            if ln.stripped:
-                return ln.stripped
+        for k in range(i + 1, len(lines)):  # no slice: a copy per blank line would be quadratic
+            if lines[k].stripped:
+                return lines[k].stripped
         return ""
 
     for i, line in enumerate(lines):
@@ -275,7 +280,7 @@ def _ends_paragraph(text: str, next_text: str, width: int) -> bool:
 def _is_letterhead(run: list[_Line], width: int) -> bool:
     """A short run of short lines that reads as one unit: a speaker, a post, an agenda item, a date."""
     texts = [ln.stripped for ln in run]
-    if len(texts) > _MAX_BLOCK_LINES or any(_BULLET.match(t) for t in texts):
+    if len(texts) > _MAX_BLOCK_LINES or any(_BULLET.match(t) or len(t) > _MAX_BLOCK_LINE_CHARS for t in texts):
         return False
     if any(_SENTENCE_END.search(t) or (width and len(t) >= width) for t in texts):
         return False
@@ -326,9 +331,8 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
         return groups
     speech = len(paragraph_words) >= 10 and statistics.median(paragraph_words) < _SPEECH_MEDIAN_WORDS
 
-    def fits(a: _Group, b: _Group) -> bool:
-        text = " ".join(ln.stripped for ln in a.lines + b.lines)
-        return count_tokens(text) <= max_tokens
+    def fit_together(a: _Group, b: _Group) -> bool:
+        return fits(" ".join(ln.stripped for ln in a.lines + b.lines), count_tokens, max_tokens)
 
     packed: list[_Group] = []
     for group in groups:
@@ -338,7 +342,7 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
             and group.kind == "paragraph"
             and last.kind == "paragraph"
             and group.joined
-            and fits(last, group)
+            and fit_together(last, group)
             and (group.words() < _TINY_WORDS or last.words() < _TINY_WORDS or (speech and last.words() < _PACK_WORDS))
         ):
             last.lines = last.lines + group.lines
@@ -350,26 +354,33 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
 def _split_long(
     kind: str, group: list[_Line], count_tokens: Callable[[str], int], max_tokens: int
 ) -> list[list[tuple[_Line, int, int]]]:
-    """Cut a paragraph over the token limit at sentence boundaries.
+    """Cut a paragraph over the token (or character) limit at sentence boundaries.
 
     Returns pieces, each a list of (line, start, end) slices of source lines (offsets within the line).
     """
     whole = [(ln, len(ln.text) - len(ln.text.lstrip()), len(ln.text.rstrip())) for ln in group]
     text = _join(kind, whole)
-    if kind == "block" or count_tokens(text) <= max_tokens:
+    if kind == "block" or fits(text, count_tokens, max_tokens):
         return [whole]
-    # Map each character of the joined text back to (slice index, offset in line).
-    positions: list[tuple[int, int]] = []
-    for idx, (_line, a, b) in enumerate(whole):
-        if idx:
-            positions.append((idx, a))  # the joining space stands for the line break
-        positions.extend((idx, a + k) for k in range(b - a))
+    # Where each slice starts in the joined text (slices are joined by one space, which stands for the
+    # line break and maps to the start of the slice after it).
+    starts: list[int] = []
+    offset = 0
+    for _line, a, b in whole:
+        starts.append(offset)
+        offset += b - a + 1
+
+    def position(char: int) -> tuple[int, int]:
+        """The (slice index, offset in its line) of a character of the joined text."""
+        idx = bisect.bisect_right(starts, char + 1) - 1
+        return idx, whole[idx][1] + max(0, char - starts[idx])
+
     spans = split_sentences(text)
     chunks = chunk_spans(text, spans, count_tokens, max_tokens, overlap=0)
     pieces: list[list[tuple[_Line, int, int]]] = []
     for start, end in chunks:
-        first_idx, first_off = positions[start]
-        last_idx, last_off = positions[end - 1]
+        first_idx, first_off = position(start)
+        last_idx, last_off = position(end - 1)
         piece = []
         for idx in range(first_idx, last_idx + 1):
             ln, a, b = whole[idx]

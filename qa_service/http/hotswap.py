@@ -32,24 +32,28 @@ class IndexWatcher:
         self._check_lock = threading.Lock()
 
     def check(self) -> bool:
-        """Swap in the build named by ``CURRENT`` if it is new and sound. True when a swap happened."""
+        """Swap in the build named by ``CURRENT`` if it is new and sound. True when a swap happened.
+
+        A candidate that cannot be used (a damaged ``CURRENT``, a build that fails its checks) is logged
+        once, in one line, and then left alone until ``CURRENT`` names something else.
+        """
         with self._check_lock:
             settings = self.state.settings
-            build = current_build(settings.index_dir)
+            serving = self.state.current.index.build or "the index loaded at start"
+            try:
+                build = current_build(settings.index_dir)
+            except IndexProblem as exc:
+                self._refuse(f"CURRENT: {exc}", "a new index", describe_problem(exc, settings.index_dir), serving)
+                return False
             if build is None or build.name in (self.state.current.index.build, self._refused):
                 return False
             try:
                 data = load_fresh_index(settings, self.state.current.encoder)
                 retriever = self.make_retriever(data)
             except IndexProblem as exc:
-                self._refused = build.name
-                log.error(
-                    "not swapping in build %s: %s; still answering from %s",
-                    build.name,
-                    describe_problem(exc, settings.index_dir),
-                    self.state.current.index.build or "the index loaded at start",
-                )
+                self._refuse(build.name, f"build {build.name}", describe_problem(exc, settings.index_dir), serving)
                 return False
+            self._refused = None
             old = self.state.swap(retriever)
             log.info(
                 "swapped in index %s (%d documents, %d passages) in place of %s",
@@ -60,17 +64,29 @@ class IndexWatcher:
             )
             return True
 
+    def _refuse(self, candidate: str, what: str, problem: str, serving: str) -> None:
+        """Log a candidate that cannot be swapped in, once."""
+        if candidate != self._refused:
+            self._refused = candidate
+            log.error("not swapping in %s: %s; still answering from %s", what, problem, serving)
+
     def start(self, interval: float) -> None:
         """Check every ``interval`` seconds in a daemon thread (it dies with the process)."""
         if self._thread is not None:
             return
 
         def loop() -> None:
+            last_failure = ""
             while not self._stop.wait(interval):
                 try:
                     self.check()
-                except Exception:  # never let the watcher die; the service keeps its index
-                    log.exception("checking for a new index failed")
+                except Exception as exc:  # never let the watcher die; the service keeps its index
+                    failure = f"{type(exc).__name__}: {exc}"
+                    if failure != last_failure:
+                        log.exception("checking for a new index failed (logged once until it changes)")
+                    last_failure = failure
+                else:
+                    last_failure = ""
 
         self._thread = threading.Thread(target=loop, name="qa-index-watcher", daemon=True)
         self._thread.start()

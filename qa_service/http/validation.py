@@ -10,14 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..corpus import MAX_COUNTRY_CHARS, MAX_ID_CHARS
 from ..errors import BadRequest
 from ..index import Filter
 
 ASK_FIELDS = frozenset({"question", "top_k", "document", "country", "year_from", "year_to", "group_by_document"})
 FILTER_FIELDS = ("document", "country", "year_from", "year_to", "group_by_document")
-#: How many values a list filter takes, and how long each may be: (values, characters). Small enough
-#: that any request the OpenAPI schema allows fits the body limit.
-FILTER_LIMITS = {"document": (10, 64), "country": (20, 16)}
+#: How many values a list filter takes, and how long each may be: (values, characters); as long as
+#: the corpus allows ids and countries to be (``corpus.MAX_ID_CHARS``), and small enough that any
+#: request the OpenAPI schema allows fits the default body limit.
+FILTER_LIMITS = {"document": (10, MAX_ID_CHARS), "country": (20, MAX_COUNTRY_CHARS)}
 
 #: The rule of ``validate_question`` as a JSON Schema (ECMA-262, Unicode) pattern, for the OpenAPI
 #: document: no NUL anywhere and at least one letter or digit (``str.isalnum`` is exactly the Unicode

@@ -21,7 +21,15 @@ from .loading import (
     load_fresh_index,
     stale_reasons,
 )
-from .manifest import IndexCorrupt, IndexManifest, IndexMismatch, IndexMissing, IndexProblem, check_manifest
+from .manifest import (
+    IndexCorrupt,
+    IndexManifest,
+    IndexMismatch,
+    IndexMissing,
+    IndexNotSaved,
+    IndexProblem,
+    check_manifest,
+)
 
 __all__ = [
     "Attributes",
@@ -31,6 +39,7 @@ __all__ = [
     "IndexManifest",
     "IndexMismatch",
     "IndexMissing",
+    "IndexNotSaved",
     "IndexProblem",
     "PassageSource",
     "Progress",

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus import (
+    MAX_COUNTRY_CHARS,
+    MAX_ID_CHARS,
     SIDECAR_SUFFIX,
     SPLITTER_VERSION,
     DocumentRecord,
@@ -109,9 +111,11 @@ def content_key(identity: str, text: str) -> bytes:
     return hashlib.blake2b(f"{identity}\x00{text}".encode(), digest_size=KEY_BYTES).digest()
 
 
-def _keys(identity: str, texts: list[str]) -> np.ndarray:
+def _keys(identity: str, texts: Iterable[str]) -> np.ndarray:
+    """The content key of each text, as rows; ``texts`` may be a generator (keys of pooled sentences are
+    made from their whole window's text: a list of those would hold every window once per sentence)."""
     raw = b"".join(content_key(identity, t) for t in texts)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), KEY_BYTES).copy()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, KEY_BYTES).copy()
 
 
 def _document_files(corpus_files: dict[str, str], path: str) -> dict[str, str]:
@@ -143,6 +147,7 @@ def build_index(
         and previous.manifest.build_params == build_params(settings)
     )
     documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None)
+    _warn_unfilterable(documents)
     data = index_passages(passages, documents, files, settings, encoder, progress, previous)
     data.manifest.build_seconds = round(time.perf_counter() - started, 3)
     data.build = save_index(settings.index_dir, data).name
@@ -183,12 +188,12 @@ def index_passages(
     # A pooled sentence's vector depends on its window, so its key is the window's text and the span.
     sentence_keys = _keys(
         encoder.identity,
-        [
+        (
             f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}"
             if (i, n) in where
             else text
             for i, n, text in sentences
-        ],
+        ),
     )
     cache, embedded = _embed_new(
         encoder,
@@ -202,9 +207,9 @@ def index_passages(
                 bytes(window_keys[w]),
                 windows[w].text,
                 spans[w],
-                [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))],
+                [bytes(sentence_keys[k]) for k in rows],
             )
-            for w in range(len(windows))
+            for w, rows in enumerate(_sentence_rows(sentences, where, spans))
             if spans[w]
         ],
     )
@@ -301,13 +306,33 @@ def _read_corpus(
     return documents, passages
 
 
-def _sentence_rows(sentences: list[tuple[int, int, str]], where: dict, window: int, count: int) -> list[int]:
-    """The rows of ``sentences`` pooled from ``window``, in the order of its span list."""
-    rows = [0] * count
+def _warn_unfilterable(documents: list[DocumentRecord]) -> None:
+    """Log the documents the filters cannot name (their answers are found all the same)."""
+    for doc in documents:
+        if len(doc.id) > MAX_ID_CHARS or "," in doc.id:
+            log.warning(
+                "document %r cannot be named in a document filter (over %d characters, or a comma)",
+                doc.id[:80],
+                MAX_ID_CHARS,
+            )
+        if len(doc.country) > MAX_COUNTRY_CHARS:
+            log.warning(
+                "document %r: its country is over %d characters: no country filter names it",
+                doc.id[:80],
+                MAX_COUNTRY_CHARS,
+            )
+
+
+def _sentence_rows(
+    sentences: list[tuple[int, int, str]], where: dict, spans: list[list[tuple[int, int]]]
+) -> list[list[int]]:
+    """For each window, the rows of ``sentences`` pooled from it, in the order of its span list (one pass
+    over the sentences for all windows: a pass per window would grow with the square of the corpus)."""
+    rows = [[0] * len(window_spans) for window_spans in spans]
     for k, (i, n, _) in enumerate(sentences):
         place = where.get((i, n))
-        if place is not None and place[0] == window:
-            rows[place[1]] = k
+        if place is not None:
+            rows[place[0]][place[1]] = k
     return rows
 
 

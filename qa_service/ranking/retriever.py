@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..corpus import DocumentRecord, Passage, context_prefix, fold
+from ..corpus import MAX_COUNTRY_CHARS, MAX_ID_CHARS, DocumentRecord, Passage, context_prefix, fold
 from ..encoders import Encoder
 from ..index import Filter, IndexData
 from .bm25 import LexicalIndex, match_words, stemmed_words, terms
@@ -137,9 +137,14 @@ class Retriever:
         """What the corpus can be filtered by: document ids and titles, countries, and the year range."""
         if self._facets is None:
             years = [d.year for d in self.index.documents if d.year]
+            # Only what the filters take (a hand-made corpus may hold longer ids; the build warns of them).
             self._facets = {
-                "documents": [{"id": d.id, "title": d.title} for d in self.index.documents],
-                "countries": sorted({d.country for d in self.index.documents if d.country}),
+                "documents": [
+                    {"id": d.id, "title": d.title} for d in self.index.documents if len(d.id) <= MAX_ID_CHARS
+                ],
+                "countries": sorted(
+                    {d.country for d in self.index.documents if d.country and len(d.country) <= MAX_COUNTRY_CHARS}
+                ),
                 "years": [min(years), max(years)] if years else [],
             }
         return self._facets

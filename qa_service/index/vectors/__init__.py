@@ -7,6 +7,7 @@ which holds the only choice between them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,18 @@ def create_store(settings: Settings, plan: IndexPlan, dim: int, training: np.nda
 
 
 def open_store(
-    settings: Settings, folder: Path, config: dict, dim: int, ids: np.ndarray, attributes: Attributes
+    settings: Settings,
+    folder: Path,
+    config: dict,
+    dim: int,
+    ids: np.ndarray,
+    attributes: Attributes,
+    files: Mapping[str, bytes] | None = None,
 ) -> VectorStore:
     """Open a build's store as its manifest records it (``config``: kind, plan, where).
+
+    ``files`` holds the build's files as read and verified; a FAISS index is read from them (from the
+    folder when they are not given).
 
     Raises:
         IndexCorrupt: the store does not hold the build's vectors.
@@ -71,4 +81,7 @@ def open_store(
         return store
     from .faiss import FaissVectorStore
 
-    return FaissVectorStore.load(folder, plan, ids, attributes)
+    if files is not None and FaissVectorStore.FILE not in files:
+        raise IndexCorrupt(f"the manifest has no checksum for {FaissVectorStore.FILE}")
+    raw = files.get(FaissVectorStore.FILE) if files is not None else None
+    return FaissVectorStore.load(folder, plan, ids, attributes, raw)

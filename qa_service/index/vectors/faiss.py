@@ -65,11 +65,17 @@ class FaissVectorStore:
         return cls(index, plan, np.zeros(0, np.int64), Attributes())
 
     @classmethod
-    def load(cls, folder: Path, plan: IndexPlan, ids: np.ndarray, attributes: Attributes) -> FaissVectorStore:
-        """Read the index saved by :meth:`save`; ``ids`` and ``attributes`` come from the build's arrays."""
+    def load(
+        cls, folder: Path, plan: IndexPlan, ids: np.ndarray, attributes: Attributes, raw: bytes | None = None
+    ) -> FaissVectorStore:
+        """Read the index saved by :meth:`save` (from ``raw``, its file's verified bytes, when given);
+        ``ids`` and ``attributes`` come from the build's arrays."""
         import faiss
 
-        index = faiss.read_index(str(folder / cls.FILE))
+        if raw is not None:
+            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
+        else:
+            index = faiss.read_index(str(folder / cls.FILE))
         faiss.omp_set_num_threads(1)  # see _faiss_threads
         if plan.kind == "ivf":
             index.nprobe = plan.nprobe
@@ -136,10 +142,15 @@ class FaissVectorStore:
         return _valid(scores[0], ids[0])
 
     def save(self, folder: Path) -> list[str]:
-        """Write the FAISS index into the build folder."""
+        """Write the FAISS index into the build folder.
+
+        Serialised in memory and written by Python, which raises on a failed write: FAISS's own writer
+        only prints an error when closing its file fails (a full disk) and leaves a truncated file.
+        """
         import faiss
 
-        faiss.write_index(self._index, str(folder / self.FILE))
+        with open(folder / self.FILE, "wb") as fh:
+            fh.write(memoryview(faiss.serialize_index(self._index)))
         return [self.FILE]
 
     def close(self) -> None:
