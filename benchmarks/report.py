@@ -9,37 +9,57 @@ END = "<!-- bench.py: end -->"
 HEADING = "## Speed: the service against the model's own floor"
 
 
+def ceiling_per_s(r: dict) -> float:
+    """The encode-bound ceiling: requests a second if every core did nothing but run the service's encoder on
+    one question after another (cores ÷ the encoder's single-thread p50)."""
+    return r["machine"]["cores"] / (r["latency_ms"]["encoder"]["median"] / 1000)
+
+
 def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
-    """(target, measured, limit, holds) for each of the issue's targets."""
-    floor = r["floor"]["single_ms"]
-    cores = r["machine"]["cores"]
-    out = []
-    ask = r["latency_ms"]["ask"]["median"]
-    out.append(("`ask` in process, median", f"{ask / floor:.2f} x floor", "<= 1.2 x", ask <= 1.2 * floor))
+    """(target, measured, limit, holds) for each target of the speed issues (13 and, for builds, 4)."""
+    torch_1 = r["latency_ms"]["floor_1"]["median"]
+    encoder = r["latency_ms"]["encoder"]["median"]
+    ceiling = ceiling_per_s(r)
+    out = [
+        (
+            "the service's encoder, one question, 1 thread, p50",
+            f"{encoder:.2f} ms = {encoder / torch_1:.2f} x torch; ceiling {ceiling:.0f} req/s",
+            "(informational)",
+            None,
+        )
+    ]
     http = r.get("http", {})
     if "1" in http:
         p50 = http["1"]["p50"]
-        out.append(("HTTP concurrency 1, median", f"{p50 / floor:.2f} x floor", "<= 1.5 x", p50 <= 1.5 * floor))
-        need = 0.7 * cores / (r["floor"]["single_1_thread_ms"] / 1000)
-        got = http["16"]["requests_per_s"]
-        errors = http["16"]["errors"]
+        out.append(
+            (
+                "HTTP concurrency 1, p50",
+                f"{p50:.2f} ms = {p50 / torch_1:.2f} x torch 1 thread",
+                "<= 0.35 x",
+                p50 <= 0.35 * torch_1,
+            )
+        )
+        c16 = http["16"]
+        got, p99, errors = c16["requests_per_s"], c16["p99"], c16["errors"]
         out.append(
             (
                 "HTTP concurrency 16, throughput",
-                f"{got:.0f} req/s = {got / need * 0.7:.2f} x cores/floor",
-                f">= 0.7 x ({need:.0f} req/s)",
-                got >= need,
+                f"{got:.0f} req/s = {got / ceiling:.2f} x the encode-bound ceiling",
+                ">= 0.8 x and >= 500 req/s",
+                got >= 0.8 * ceiling and got >= 500,
             )
         )
+        out.append(("HTTP concurrency 16, p99", f"{p99:.1f} ms", "< 100 ms", p99 < 100))
         out.append(("HTTP concurrency 16, errors", str(errors), "0", errors == 0))
     else:
         out.append(("HTTP", http.get("skipped", "not run"), "", None))
     cold = r["cold_start"]["median"] / 1000
     worst = max(r["cold_start_s"])
-    out.append(("cold start to /readyz, built index", f"{cold:.2f} s median (worst {worst:.2f} s)", "< 2 s", cold < 2))
+    out.append(("cold start to /readyz, built index", f"{cold:.2f} s median (worst {worst:.2f} s)", "< 1 s", cold < 1))
     build = r["build"]["passages_per_s"] / r["floor"]["batch_passages_per_s"]
-    out.append(("index build throughput", f"{build:.2f} x floor batch", ">= 0.9 x", build >= 0.9))
+    out.append(("index build throughput", f"{build:.2f} x torch batch", ">= 0.9 x", build >= 0.9))
     peer = r.get("txtai", {}).get("configs")
+    ask = r["latency_ms"]["ask"]["median"]
     if peer:
         ours = r["quality"]["statement"][r["settings"]["encoder"]]["recall@1"]
         best = max(peer.values(), key=lambda c: c["recall@1"])
