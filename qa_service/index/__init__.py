@@ -21,7 +21,15 @@ from .loading import (
     load_fresh_index,
     stale_reasons,
 )
-from .manifest import IndexCorrupt, IndexManifest, IndexMismatch, IndexMissing, IndexProblem, check_manifest
+from .manifest import (
+    IndexCorrupt,
+    IndexManifest,
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    IndexUnavailable,
+    check_manifest,
+)
 
 __all__ = [
     "Attributes",
@@ -32,6 +40,7 @@ __all__ = [
     "IndexMismatch",
     "IndexMissing",
     "IndexProblem",
+    "IndexUnavailable",
     "PassageSource",
     "Progress",
     "build_encoder",

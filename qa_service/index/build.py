@@ -36,12 +36,15 @@ from ..settings import Settings
 from .builds import KEY_BYTES, IndexData, save_index
 from .filters import Attributes
 from .manifest import IndexManifest
-from .vectors import IndexPlan, create_store, plan_for, store_config
+from .vectors import IndexPlan, VectorStore, create_store, plan_for, store_config
 
 log = logging.getLogger(__name__)
 
-#: Called with (stage, done, total) while a build runs.
+#: Called with (phase, done, total) while a build runs: "reading" (documents), "embedding" (texts),
+#: "storing" (vectors added to the vector store).
 Progress = Callable[[str, int, int], None]
+#: Vectors added to the store per call, so that storing reports progress.
+STORE_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -142,10 +145,10 @@ def build_index(
         and previous.manifest.splitter_version == SPLITTER_VERSION
         and previous.manifest.build_params == build_params(settings)
     )
-    documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None)
+    documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None, progress)
     data = index_passages(passages, documents, files, settings, encoder, progress, previous)
     data.manifest.build_seconds = round(time.perf_counter() - started, 3)
-    data.build = save_index(settings.index_dir, data).name
+    data.build = save_index(settings.index_dir, data, settings.keep_builds).name
     return data
 
 
@@ -190,6 +193,7 @@ def index_passages(
             for i, n, text in sentences
         ],
     )
+    pooled_rows = _pooled_rows(sentences, where, spans)
     cache, embedded = _embed_new(
         encoder,
         settings.batch_size,
@@ -202,7 +206,7 @@ def index_passages(
                 bytes(window_keys[w]),
                 windows[w].text,
                 spans[w],
-                [bytes(sentence_keys[k]) for k in _sentence_rows(sentences, where, w, len(spans[w]))],
+                [bytes(sentence_keys[k]) for k in pooled_rows[w]],
             )
             for w in range(len(windows))
             if spans[w]
@@ -228,7 +232,7 @@ def index_passages(
         window_ids, next_id, removed, added = _assign_ids(previous, passages, window_keys, window_passage)
         store = previous.vectors
         store.remove(removed)
-        store.add(window_ids[added], window_vectors[added], attributes.take(added.tolist()))
+        _add_to_store(store, window_ids, window_vectors, attributes, added, progress)
         plan = store.plan
     else:
         if previous is not None and previous.vectors is not None:
@@ -236,7 +240,7 @@ def index_passages(
         window_ids = np.arange(len(windows), dtype=np.int64)
         next_id = len(windows)
         store = create_store(settings, plan, dim, window_vectors)
-        store.add(window_ids, window_vectors, attributes)
+        _add_to_store(store, window_ids, window_vectors, attributes, np.arange(len(windows)), progress)
 
     manifest = IndexManifest(
         model=encoder.identity,
@@ -276,7 +280,11 @@ def index_passages(
 
 
 def _read_corpus(
-    settings: Settings, encoder: Encoder, files: dict[str, str], previous: IndexData | None
+    settings: Settings,
+    encoder: Encoder,
+    files: dict[str, str],
+    previous: IndexData | None,
+    progress: Progress | None = None,
 ) -> tuple[list[DocumentRecord], list[Passage]]:
     """Every document and its passages, in corpus order; a document whose files are unchanged since
     ``previous`` (built by the same splitter and settings) keeps its passages without being split."""
@@ -287,27 +295,30 @@ def _read_corpus(
         old_passages.setdefault(passage.doc_id, []).append(passage)
     documents: list[DocumentRecord] = []
     passages: list[Passage] = []
-    for path in corpus_files(settings.corpus_dir):
+    paths = list(corpus_files(settings.corpus_dir))
+    for done, path in enumerate(paths, 1):
         rel = path.relative_to(settings.corpus_dir).as_posix()
         old = old_docs.get(rel)
         if old is not None and _document_files(previous.manifest.corpus_files, rel) == _document_files(files, rel):
             documents.append(old)
             passages.extend(old_passages.get(old.id, []))
-            continue
-        doc = load_document(path, settings.corpus_dir)
-        split = split_passages(doc, encoder.count_tokens, limit)
-        documents.append(doc.record(len(split)))
-        passages.extend(split)
+        else:
+            doc = load_document(path, settings.corpus_dir)
+            split = split_passages(doc, encoder.count_tokens, limit)
+            documents.append(doc.record(len(split)))
+            passages.extend(split)
+        if progress:
+            progress("reading", done, len(paths))
     return documents, passages
 
 
-def _sentence_rows(sentences: list[tuple[int, int, str]], where: dict, window: int, count: int) -> list[int]:
-    """The rows of ``sentences`` pooled from ``window``, in the order of its span list."""
-    rows = [0] * count
+def _pooled_rows(sentences: list[tuple[int, int, str]], where: dict, spans: list[list]) -> list[list[int]]:
+    """Per window, the rows of ``sentences`` pooled from it, in the order of its span list (one pass)."""
+    rows = [[0] * len(s) for s in spans]
     for k, (i, n, _) in enumerate(sentences):
         place = where.get((i, n))
-        if place is not None and place[0] == window:
-            rows[place[1]] = k
+        if place is not None:
+            rows[place[0]][place[1]] = k
     return rows
 
 
@@ -367,6 +378,24 @@ def _embed_new(
     if not total and progress:
         progress("embedding", 0, 0)
     return cache, total
+
+
+def _add_to_store(
+    store: VectorStore,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    attributes: Attributes,
+    rows: np.ndarray,
+    progress: Progress | None,
+) -> None:
+    """Add ``rows`` of the windows to the store in batches, reporting progress."""
+    for start in range(0, len(rows), STORE_BATCH):
+        batch = rows[start : start + STORE_BATCH]
+        store.add(ids[batch], vectors[batch], attributes.take(batch.tolist()))
+        if progress:
+            progress("storing", start + len(batch), len(rows))
+    if not len(rows) and progress:
+        progress("storing", 0, 0)
 
 
 def _assign_ids(

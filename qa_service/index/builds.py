@@ -34,7 +34,7 @@ from ..corpus import DocumentRecord, Passage
 from ..files import exclusive_lock, file_sha256, fsync_path, write_atomic
 from ..settings import Settings
 from .filters import Attributes
-from .manifest import FORMAT_VERSION, IndexCorrupt, IndexManifest, IndexMissing, IndexProblem
+from .manifest import FORMAT_VERSION, IndexCorrupt, IndexManifest, IndexMissing, IndexProblem, IndexUnavailable
 from .vectors import VectorStore, open_store
 
 MANIFEST = "manifest.json"
@@ -42,7 +42,6 @@ PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.json"
 ARRAYS = "arrays.npz"
 WINDOWS = "windows.npy"
-KEEP_BUILDS = 2
 KEY_BYTES = 16
 
 
@@ -98,8 +97,9 @@ def current_build(index_dir: Path) -> Path | None:
     return index_dir / "builds" / name
 
 
-def save_index(index_dir: Path, data: IndexData) -> Path:
-    """Write a build and make it the current one, atomically. Returns the build folder."""
+def save_index(index_dir: Path, data: IndexData, keep_previous: int = 1) -> Path:
+    """Write a build and make it the current one, atomically, then delete all but the ``keep_previous``
+    newest older builds. Returns the build folder."""
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
@@ -136,7 +136,7 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _prune(builds, keep=name)
+    _prune(builds, name, keep_previous)
     return final
 
 
@@ -198,19 +198,34 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> IndexData:
     )
     _check_consistent(data)
     if settings is not None:
-        try:
-            data.vectors = open_store(
-                settings, build, manifest.vector_store, manifest.dim, data.window_ids, data.window_attributes()
-            )
-        except IndexProblem:
-            raise
-        except Exception as exc:
-            raise IndexCorrupt(f"{build.name}: the vector store cannot be opened ({exc})") from exc
-        if data.vectors.size != manifest.windows:
-            size = data.vectors.size
-            data.vectors.close()
-            raise IndexCorrupt(f"{build.name}: the vector store holds {size} vectors, the manifest {manifest.windows}")
+        data.vectors = _open_vectors(settings, build, data)
     return data
+
+
+def _open_vectors(settings: Settings, build: Path, data: IndexData) -> VectorStore:
+    """The build's vector store, opened and checked to hold as many vectors as the manifest says.
+
+    A store that cannot be reached (IndexUnavailable) is not damage; any other failure to open it is. The
+    store is closed again whenever it is not handed back, so that no lock outlives a failed load.
+    """
+    manifest = data.manifest
+    try:
+        store = open_store(
+            settings, build, manifest.vector_store, manifest.dim, data.window_ids, data.window_attributes()
+        )
+    except IndexProblem:
+        raise
+    except Exception as exc:
+        raise IndexCorrupt(f"{build.name}: the vector store cannot be opened ({exc})") from exc
+    try:
+        size = store.size
+    except Exception as exc:
+        store.close()
+        raise IndexUnavailable(f"{build.name}: the vector store cannot be read ({exc})") from exc
+    if size != manifest.windows:
+        store.close()
+        raise IndexCorrupt(f"{build.name}: the vector store holds {size} vectors, the manifest {manifest.windows}")
+    return store
 
 
 def _check_consistent(data: IndexData) -> None:
@@ -247,12 +262,12 @@ def build_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
     return exclusive_lock(index_dir)
 
 
-def _prune(builds: Path, keep: str) -> None:
-    """Remove abandoned temporary builds and all but the newest finished ones."""
-    finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in finished[:-KEEP_BUILDS]:
-        if old.name != keep:
-            shutil.rmtree(old, ignore_errors=True)
+def _prune(builds: Path, keep: str, keep_previous: int) -> None:
+    """Remove abandoned temporary builds and all finished ones but ``keep`` and the ``keep_previous`` newest
+    others."""
+    finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != keep)
+    for old in finished[: max(0, len(finished) - keep_previous)]:
+        shutil.rmtree(old, ignore_errors=True)
     for tmp in builds.glob(".tmp-*"):
         if tmp.name != f".tmp-{keep}":
             shutil.rmtree(tmp, ignore_errors=True)
