@@ -296,6 +296,14 @@ def _prepare_index(settings: Settings) -> None:
     help="Embed passages with their document title (default: ClapNQ yes, others as QA_EMBED_CONTEXT).",
 )
 @click.option(
+    "--corpus",
+    "corpus",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The corpus folder the JSONL set(s) are asked of (default QA_CORPUS_DIR), e.g. the 415 imported UN "
+    "statements for tests/data/ungd_questions.jsonl.",
+)
+@click.option(
     "--calibrate",
     is_flag=True,
     help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.",
@@ -310,6 +318,7 @@ def eval_(
     cache_dir: str,
     misses: int,
     titles: bool | None,
+    corpus: Path | None,
     calibrate: bool,
 ) -> None:
     """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
@@ -320,7 +329,7 @@ def eval_(
 
     from .evaluation.runner import run_cli
 
-    settings = _settings()
+    settings = _settings(corpus_dir=corpus)
     try:
         report_text, data = run_cli(
             settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles

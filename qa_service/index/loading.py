@@ -17,7 +17,7 @@ from ..corpus import SPLITTER_VERSION, DocumentRecord, Passage, corpus_fingerpri
 from ..encoders import Encoder, make_encoder
 from ..settings import Settings
 from .build import Progress, build_index, build_params, index_passages
-from .builds import IndexData, build_lock, load_index, save_index
+from .builds import IndexData, build_lock, current_build, load_index, save_index
 from .manifest import (
     IndexCorrupt,
     IndexManifest,
@@ -121,27 +121,42 @@ def ensure_index(
         IndexMissing, IndexCorrupt, IndexMismatch: when the index cannot be used and
             ``settings.rebuild`` is ``"never"``; the message says what is wrong and what to do.
     """
+    loaded = None  # an intact but stale build, kept open to be updated rather than loaded twice
+    corpus_only = False
     if not force:
         try:
-            return load_fresh_index(settings, encoder, source)
+            loaded = load_index(settings.index_dir, settings)
+            reasons = stale_reasons(settings, encoder, loaded.manifest, source)
+            if not reasons:
+                return loaded
+            problem: IndexProblem = IndexMismatch("built from something else: " + "; ".join(reasons))
+            corpus_only = all(reason.startswith("corpus_fingerprint") for reason in reasons)
         except IndexUnavailable as exc:
             raise IndexUnavailable(f"{describe_problem(exc, settings.index_dir)}; retry when it is back") from exc
         except IndexProblem as exc:
             problem = exc
         what = describe_problem(problem, settings.index_dir)
         if settings.rebuild == "never":
+            if loaded is not None:
+                loaded.vectors.close()
             raise type(problem)(
                 f"{what}; QA_REBUILD=never forbids rebuilding it: run `qa-service build` or set QA_REBUILD=auto"
             ) from problem
-        if isinstance(problem, IndexMismatch):
-            # An ordinary change (documents added or removed, a setting changed): an update, not a fault.
-            log.info("updating the index in %s: %s", settings.index_dir, problem)
+        if loaded is not None and corpus_only:
+            # Documents added, removed or edited: an ordinary update, not a fault.
+            log.info("updating the index in %s: the corpus changed", settings.index_dir)
         else:
             log.warning("%s: rebuilding it", what)
     with build_lock(settings.index_dir):
         # Another process may have rebuilt it while this one waited for the lock.
         previous = None
-        if not force:
+        if loaded is not None:
+            build = current_build(settings.index_dir)
+            if build is not None and build.name == loaded.build:
+                previous = loaded
+            else:
+                loaded.vectors.close()
+        if not force and previous is None:
             try:
                 previous = load_index(settings.index_dir, settings)
                 if not stale_reasons(settings, encoder, previous.manifest, source):
