@@ -43,10 +43,10 @@ class BuildProgress:
             self._bar.total = total
             self._bar.n = done
             self._bar.refresh()
-        elif now - self._logged >= self.interval or (done >= total and not self._finished):
+        elif not self._finished and (now - self._logged >= self.interval or done >= total):
             self._logged = now
             log.info("%s", describe(phase, done, total, now - self._started))
-        self._finished = done >= total
+        self._finished = done >= total  # the end of a phase is said once
 
     def close(self) -> None:
         """End the current phase's bar."""
