@@ -54,21 +54,14 @@ def build(force: bool) -> None:
 
 def _update_index(settings: Settings, force: bool = False) -> None:
     """Bring the index up to date with the corpus folder and say what it holds."""
-    from tqdm import tqdm
-
     from .index import build_encoder, ensure_index
+    from .index.progress import BuildProgress
 
     _log_to_stderr(settings)
     encoder = build_encoder(settings)
-    bar = tqdm(desc="embedding", unit="text", disable=None)
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    progress = BuildProgress()
     data = ensure_index(settings, encoder, progress, force=force)
-    bar.close()
+    progress.close()
     if data.vectors is not None:
         data.vectors.close()
     m = data.manifest
@@ -177,6 +170,7 @@ def ask(
     from .http.api import ask_with, result_to_json
     from .http.app import build_retriever
     from .http.validation import parse_ask_json
+    from .index import IndexProblem
 
     settings = _settings()
     body: dict[str, object] = {
@@ -191,6 +185,8 @@ def ask(
         result = ask_with(build_retriever(settings), request_)
     except ApiError as exc:
         raise click.UsageError(exc.message) from exc
+    except IndexProblem as exc:
+        raise click.ClickException(f"the index cannot be used: {exc}") from exc
     if as_json:
         click.echo(json.dumps(result_to_json(result), indent=2, ensure_ascii=False))
         return
@@ -250,7 +246,9 @@ def _index_ready(settings: Settings) -> bool:
         encoder = make_encoder(settings, cache_size=0)
         if not encoder.is_prepared():
             return False
-        load_fresh_index(settings, encoder)
+        data = load_fresh_index(settings, encoder)
+        # Closed at once: the workers open their own (a Milvus Lite file admits one process at a time).
+        data.vectors.close()
         return True
     except Exception:  # anything wrong: the preparation step finds it and reports it
         return False
@@ -260,10 +258,15 @@ def _prepare_index(settings: Settings) -> None:
     import logging
 
     from .index import IndexProblem, build_encoder, ensure_index
+    from .index.progress import BuildProgress
 
     _log_to_stderr(settings)
     try:
-        ensure_index(settings, build_encoder(settings))
+        progress = BuildProgress()
+        data = ensure_index(settings, build_encoder(settings), progress)
+        progress.close()
+        if data.vectors is not None:
+            data.vectors.close()  # the server's workers open their own
     except IndexProblem as exc:
         logging.getLogger("qa_service").error("cannot start: %s", exc)
         sys.exit(2)
@@ -318,6 +321,14 @@ def _prepare_index(settings: Settings) -> None:
     help="Embed passages with their document title (default: ClapNQ yes, others as QA_EMBED_CONTEXT).",
 )
 @click.option(
+    "--corpus",
+    "corpus",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The corpus folder the JSONL set(s) are asked of (default QA_CORPUS_DIR), e.g. the 415 imported UN "
+    "statements for tests/data/ungd_questions.jsonl.",
+)
+@click.option(
     "--calibrate",
     is_flag=True,
     help="Fit the no-answer rule on each set's answerable and out-of-scope questions, with cross-validation.",
@@ -332,6 +343,7 @@ def eval_(
     cache_dir: str,
     misses: int,
     titles: bool | None,
+    corpus: Path | None,
     calibrate: bool,
 ) -> None:
     """Measure the ranking and no_answer on question sets (SETS: JSONL files, a SQuAD file, a ClapNQ folder).
@@ -342,7 +354,7 @@ def eval_(
 
     from .evaluation.runner import run_cli
 
-    settings = _settings()
+    settings = _settings(corpus_dir=corpus)
     try:
         report_text, data = run_cli(
             settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles

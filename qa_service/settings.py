@@ -102,6 +102,12 @@ class Settings:
         "QA_EMBED_CONTEXT",
         "Prefix each passage with its document title and section heading when embedding.",
     )
+    keep_builds: int = setting(
+        1,
+        "QA_KEEP_BUILDS",
+        "Older index builds kept beside the current one after a build (0 deletes them at once). One is kept by "
+        "default: a worker that read `CURRENT` just before a build may still be loading the previous one.",
+    )
     default_top_k: int = setting(
         3,
         "QA_DEFAULT_TOP_K",
@@ -306,8 +312,10 @@ class Settings:
             )
         if self.flat_max_vectors < 0 or self.ivf_nprobe < 0:
             raise SettingsError("QA_FLAT_MAX_VECTORS and QA_IVF_NPROBE must not be negative")
-        if self.torch_threads < 0 or self.build_threads < 0 or self.query_cache_size < 0:
-            raise SettingsError("QA_TORCH_THREADS, QA_BUILD_THREADS and QA_QUERY_CACHE_SIZE must not be negative")
+        if self.torch_threads < 0 or self.build_threads < 0 or self.query_cache_size < 0 or self.keep_builds < 0:
+            raise SettingsError(
+                "QA_TORCH_THREADS, QA_BUILD_THREADS, QA_QUERY_CACHE_SIZE and QA_KEEP_BUILDS must not be negative"
+            )
         if self.read_timeout <= 0:
             raise SettingsError("QA_READ_TIMEOUT must be more than 0 seconds")
         if self.max_queue < 0 or self.queue_seconds < 0 or self.index_poll_seconds < 0:

@@ -127,9 +127,14 @@ def test_index_from_something_else_is_noticed(fake_settings, change, caplog):
 
     with pytest.raises(IndexMismatch, match=expect):
         create_app(settings.replace(rebuild="never"), encoder=encoder)
-    with caplog.at_level(logging.WARNING, logger="qa_service"):
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="qa_service"):
         app = create_app(settings, encoder=encoder)
-    assert any("is stale" in r.getMessage() and expect in r.getMessage() for r in caplog.records)
+    if change == "corpus":  # an ordinary update: said at INFO, no warning
+        assert any(r.levelno == logging.INFO and "the corpus changed" in r.getMessage() for r in caplog.records)
+        assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+    else:
+        assert any("is stale" in r.getMessage() and expect in r.getMessage() for r in caplog.records)
     assert app.test_client().get("/readyz").status_code == 200
     load_fresh_index(settings, encoder)
 

@@ -1,7 +1,10 @@
-"""The vector-store seam: FAISS and Milvus (through Milvus Lite) pass the same tests."""
+"""The vector-store seam: FAISS, Milvus Lite and a real Milvus server (``milvus-server``) pass the same tests."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,9 @@ from qa_service.index.vectors.base import EXACT_SUBSET, IndexPlan, index_plan
 from qa_service.index.vectors.faiss import FaissVectorStore
 from qa_service.index.vectors.milvus import MilvusVectorStore, milvus_expression
 
-STORES = ["faiss", "milvus"]
+from .milvus_server import milvus_server  # noqa: F401 - a fixture
+
+STORES = ["faiss", "milvus", "milvus-server"]
 DIM = 16
 
 
@@ -30,10 +35,18 @@ def _attrs(n: int, offset: int = 0) -> WindowAttributes:
     )
 
 
+def _milvus_target(kind: str, tmp_path: Path) -> tuple[str, str]:
+    """The URI and collection a Milvus test uses: a Lite file of its own, or a collection of its own on the
+    session's server (``kind`` is then the server's URI)."""
+    if kind.startswith("http"):
+        return kind, "t_" + "".join(ch if ch.isalnum() else "_" for ch in tmp_path.name)[-60:]
+    return str(tmp_path / "milvus.db"), "test_windows"
+
+
 def _open(kind: str, tmp_path: Path, plan: IndexPlan, training: np.ndarray):
     if kind == "faiss":
         return FaissVectorStore.create(plan, DIM, training)
-    return MilvusVectorStore.create(str(tmp_path / "milvus.db"), "test_windows", DIM, plan)
+    return MilvusVectorStore.create(*_milvus_target(kind, tmp_path), DIM, plan)
 
 
 def _exact(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int, mask=None):
@@ -47,6 +60,17 @@ def _exact(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int, mask
 
 @pytest.fixture(params=STORES)
 def kind(request) -> str:
+    """ "faiss", "milvus" (Lite) or the URI of the session's Milvus server."""
+    if request.param == "milvus-server":
+        return request.getfixturevalue("milvus_server")
+    return request.param
+
+
+@pytest.fixture(params=["milvus", "milvus-server"])
+def milvus_kind(request) -> str:
+    """Milvus Lite ("milvus") or the URI of the session's Milvus server."""
+    if request.param == "milvus-server":
+        return request.getfixturevalue("milvus_server")
     return request.param
 
 
@@ -161,17 +185,47 @@ def test_faiss_store_saves_and_loads(tmp_path, data):
         assert loaded.search(q, 5, where)[1].tolist() == store.search(q, 5, where)[1].tolist()
 
 
-def test_milvus_collection_survives_reopening(tmp_path, data):
+def test_milvus_collection_survives_reopening_in_a_new_process(milvus_kind, tmp_path, data):
     vectors, ids, attrs, queries = data
-    uri = str(tmp_path / "milvus.db")
-    store = MilvusVectorStore.create(uri, "test_windows", DIM, IndexPlan("flat"))
+    uri, collection = _milvus_target(milvus_kind, tmp_path)
+    store = MilvusVectorStore.create(uri, collection, DIM, IndexPlan("flat"))
     store.add(ids, vectors, attrs)
     before = store.search(queries[0], 5)[1].tolist()
     store.close()
-    again = MilvusVectorStore(uri, "test_windows", DIM, IndexPlan("flat"))
-    assert again.exists() and again.size == 300
-    assert again.search(queries[0], 5)[1].tolist() == before
-    again.close()
+    # A new process finds the collection released (not loaded for search); opening it must load it.
+    np.save(tmp_path / "query.npy", queries[0])
+    script = (
+        "import sys, numpy as np\n"
+        "from qa_service.index.vectors.base import IndexPlan\n"
+        "from qa_service.index.vectors.milvus import MilvusVectorStore\n"
+        "store = MilvusVectorStore.open(sys.argv[1], sys.argv[2], 16, IndexPlan('flat'))\n"
+        "print(store.size, *store.search(np.load(sys.argv[3]), 5)[1].tolist())\n"
+        "store.close()\n"
+    )
+    if milvus_kind.startswith("http"):  # a server keeps it loaded: release it, as a restart would
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri)
+        client.release_collection(collection)
+        client.close()
+    out = subprocess.run(
+        [sys.executable, "-c", script, uri, collection, str(tmp_path / "query.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(300), *map(str, before)]
+
+
+def test_an_unreachable_milvus_server_is_unavailable_not_damaged():
+    from qa_service.index import IndexUnavailable
+
+    from .helpers import free_port
+
+    with pytest.raises(IndexUnavailable):
+        MilvusVectorStore.open(f"http://127.0.0.1:{free_port()}", "anything", DIM, IndexPlan("flat"))
 
 
 def test_narrow_filter_over_a_large_faiss_ivf_index_is_exact():
@@ -204,13 +258,19 @@ def test_milvus_expression_quotes_values():
     assert milvus_expression(None) == "" and milvus_expression(WindowFilter()) == ""
 
 
-def test_milvus_and_faiss_give_the_same_answers_on_the_evaluation_questions(tmp_path, settings, encoder, retriever):
+@pytest.mark.slow
+def test_milvus_and_faiss_give_the_same_answers_on_the_evaluation_questions(
+    milvus_kind, tmp_path, settings, encoder, retriever
+):
     from qa_service.index import ensure_index
     from qa_service.ranking import Retriever
 
     from .helpers import DATA, read_jsonl
 
-    milvus_settings = settings.replace(index_dir=tmp_path / "index", vector_store="milvus")
+    uri, collection = _milvus_target(milvus_kind, tmp_path)
+    milvus_settings = settings.replace(
+        index_dir=tmp_path / "index", vector_store="milvus", milvus_uri=uri, milvus_collection=collection
+    )
     data = ensure_index(milvus_settings, encoder)
     assert data.manifest.vector_store["kind"] == "milvus"
     milvus = Retriever(data, encoder, retriever.params)

@@ -126,11 +126,26 @@ def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
     """
     prints: dict[str, str] = {}
     for path in corpus_files(corpus_dir):
-        prints[path.relative_to(corpus_dir).as_posix()] = sha256_hex(path.read_bytes())
+        prints[path.relative_to(corpus_dir).as_posix()] = _file_hash(path)
         sidecar = _sidecar_path(path)
         if sidecar.is_file():
-            prints[sidecar.relative_to(corpus_dir).as_posix()] = sha256_hex(sidecar.read_bytes())
+            prints[sidecar.relative_to(corpus_dir).as_posix()] = _file_hash(sidecar)
     return prints
+
+
+#: File hashes by (path, size, modification time in ns, inode): a build checks the corpus several times.
+_hashes: dict[tuple[str, int, int, int], str] = {}
+
+
+def _file_hash(path: Path) -> str:
+    """SHA-256 of a file, remembered while its size, modification time and inode stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _hashes:
+        if len(_hashes) > 100_000:
+            _hashes.clear()
+        _hashes[key] = sha256_hex(path.read_bytes())
+    return _hashes[key]
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:

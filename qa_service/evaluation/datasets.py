@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..corpus import DocumentRecord, Passage, collapse_space, split_sentences
-from ..index import PassageSource
+from ..index import Filter, PassageSource
 
 #: Bumped when a dataset loader changes what passages it makes, so cached indexes are rebuilt.
 LOADER_VERSION = "1"
@@ -25,11 +25,17 @@ LOADER_VERSION = "1"
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """A question and its gold: passage ids (datasets) or substrings a hit must contain (our JSONL)."""
+    """A question and its gold: passage ids (datasets) or substrings a hit must contain (our JSONL), in
+    ``document`` when given; asked with ``filters`` (as the API's country, document and year filters);
+    ``split`` is "tuning" or "held_out" (kept aside while parameters are chosen)."""
 
     text: str
     gold_ids: frozenset[int] = frozenset()
     gold_texts: tuple[str, ...] = ()
+    document: str | None = None
+    filters: Filter | None = None
+    split: str = ""
+    kind: str = ""
 
 
 @dataclass
@@ -81,15 +87,30 @@ def load_jsonl_set(
 ) -> QuestionSet:
     """Our own format: ``{"question", "gold": [substrings]}`` rows, asked of ``corpus_dir``.
 
+    Optional fields: ``"document"`` (the gold passage must be in that document), ``"filters"``
+    (``{"country": [codes], "document": [ids], "year_from": Y, "year_to": Y}``, applied as the API
+    applies them), ``"split"`` (``"tuning"`` or ``"held_out"``) and ``"kind"`` (a label for reports).
     Out-of-scope rows (``{"question", ...}`` without gold) come from ``out_of_scope`` when given.
     """
     questions = []
-    for row in read_jsonl(path):
+    for number, row in enumerate(read_jsonl(path), 1):
         gold = row.get("gold") or []
         gold = [gold] if isinstance(gold, str) else list(gold)
         if not gold:
             raise ValueError(f"{path}: question without gold: {row.get('question')!r}")
-        questions.append(EvalQuestion(row["question"], gold_texts=tuple(gold)))
+        split = str(row.get("split", ""))
+        if split not in ("", "tuning", "held_out"):
+            raise ValueError(f"{path}, row {number}: split must be 'tuning' or 'held_out', not {split!r}")
+        questions.append(
+            EvalQuestion(
+                row["question"],
+                gold_texts=tuple(gold),
+                document=row.get("document"),
+                filters=parse_filters(row.get("filters"), f"{path}, row {number}"),
+                split=split,
+                kind=str(row.get("kind", "")),
+            )
+        )
     rows = read_jsonl(out_of_scope) if out_of_scope else []
     return QuestionSet(
         name or path.stem,
@@ -98,6 +119,28 @@ def load_jsonl_set(
         corpus_dir=corpus_dir,
         out_of_scope_kinds=[str(row.get("kind", "")) for row in rows],
     )
+
+
+def parse_filters(raw: dict | None, where: str = "filters") -> Filter | None:
+    """A question's ``"filters"`` object as a :class:`Filter` (None when absent or empty)."""
+    if not raw:
+        return None
+    unknown = set(raw) - {"country", "document", "year_from", "year_to"}
+    if unknown:
+        raise ValueError(f"{where}: unknown filter(s) {sorted(unknown)}: use country, document, year_from, year_to")
+
+    def names(key: str, upper: bool = False) -> frozenset[str] | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        items = [value] if isinstance(value, str) else list(value)
+        return frozenset(str(v).upper() if upper else str(v) for v in items)
+
+    years = {k: raw.get(k) for k in ("year_from", "year_to")}
+    for key, value in years.items():
+        if value is not None and not isinstance(value, int):
+            raise ValueError(f"{where}: {key} must be a year (an integer), not {value!r}")
+    return Filter(names("document"), names("country", upper=True), years["year_from"], years["year_to"])
 
 
 def _passage(doc_id: str, title: str, number: int, text: str) -> Passage:

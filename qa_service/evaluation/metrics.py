@@ -65,7 +65,13 @@ def resolve_gold(qset: QuestionSet, passages: Sequence[Passage]) -> list[frozens
     for q in qset.questions:
         if q.gold_texts:
             wanted = [fold(t) for t in q.gold_texts]
-            gold.append(frozenset(i for i, text in enumerate(normalised) if any(w in text for w in wanted)))
+            gold.append(
+                frozenset(
+                    i
+                    for i, text in enumerate(normalised)
+                    if (q.document is None or passages[i].doc_id == q.document) and any(w in text for w in wanted)
+                )
+            )
         else:
             gold.append(q.gold_ids)
     return gold
@@ -124,6 +130,7 @@ class Report:
     abstention: AbstentionReport
     seconds: float = 0.0
     misses: list[dict] = field(default_factory=list)
+    splits: dict[str, list[ModeReport]] = field(default_factory=dict)  # split → its figures in each mode
 
     def to_json(self) -> dict:
         """The report as plain JSON data."""
@@ -134,6 +141,13 @@ class Report:
             "modes": {
                 m.mode: {**{f"recall@{k}": round(v, 4) for k, v in m.recall.items()}, "mrr@10": round(m.mrr, 4)}
                 for m in self.modes
+            },
+            "splits": {
+                split: {
+                    m.mode: {"questions": m.questions, **{f"recall@{k}": round(v, 4) for k, v in m.recall.items()}}
+                    for m in modes
+                }
+                for split, modes in self.splits.items()
             },
             "abstention": {
                 "out_of_scope_flagged": _round(self.abstention.out_of_scope_flagged),
@@ -197,7 +211,12 @@ def evaluate(
     gold = resolve_gold(qset, retriever.passages)
     unresolved = [q.text for q, g in zip(qset.questions, gold) if not g]
     if unresolved:
-        raise ValueError(f"{qset.name}: no passage holds the gold of {unresolved[:3]}")
+        raise ValueError(
+            f"{qset.name}: no passage holds the gold of {unresolved[:3]} (is the set asked of another corpus? "
+            "name its folder with --corpus)"
+        )
+    split_names = sorted({q.split for q in qset.questions if q.split})
+    splits: dict[str, list[ModeReport]] = {name: [] for name in split_names}
     total = len(qset.questions) * len(modes) + len(qset.out_of_scope)
     done = 0
     reports = []
@@ -207,7 +226,7 @@ def evaluate(
         ranker, mode = _mode(retriever, name)
         ranks = []
         for q, g in zip(qset.questions, gold):
-            result = ranker.ask(q.text, 10, mode)
+            result = ranker.ask(q.text, 10, mode, q.filters)
             ranked = [a.passage_id for a in result.answers]
             rank = first_hit(ranked, g)
             ranks.append(rank)
@@ -219,6 +238,8 @@ def evaluate(
             if progress:
                 progress(done, total)
         reports.append(summarise(name, ranks))
+        for split in split_names:
+            splits[split].append(summarise(name, [r for q, r in zip(qset.questions, ranks) if q.split == split]))
     flagged_oos = 0
     by_kind: dict[str, tuple[int, int]] = {}
     kinds = qset.out_of_scope_kinds or [""] * len(qset.out_of_scope)
@@ -239,4 +260,6 @@ def evaluate(
         len(qset.questions),
         by_kind,
     )
-    return Report(qset.name, len(retriever.passages), reports, abstention, time.perf_counter() - started, misses)
+    return Report(
+        qset.name, len(retriever.passages), reports, abstention, time.perf_counter() - started, misses, splits
+    )

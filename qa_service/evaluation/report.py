@@ -29,6 +29,11 @@ def format_table(reports: Sequence[Report]) -> str:
             cells = " | ".join(f"{m.recall[k]:.3f}" for k in CUTOFFS)
             label = f"{report.name} ({m.questions} q, {report.passages} passages)"
             lines.append(f"| {label} | {_label(m.mode)} | {cells} | {m.mrr:.3f} |")
+        for split, modes in report.splits.items():
+            for m in modes:
+                cells = " | ".join(f"{m.recall[k]:.3f}" for k in CUTOFFS)
+                label = f"{report.name} [{split}] ({m.questions} q)"
+                lines.append(f"| {label} | {_label(m.mode)} | {cells} | {m.mrr:.3f} |")
     lines += ["", "| set | out-of-scope flagged no_answer | answerable flagged no_answer |", "|---|---|---|"]
     for report in reports:
         a = report.abstention

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..encoders import make_encoder
+from ..index.progress import BuildProgress
 from ..ranking import RankingParams, Retriever
 from ..settings import Settings
 from .calibration import Calibration, calibrate, collect_evidence
@@ -48,7 +49,9 @@ def run_cli(
     calibrations: dict[str, Calibration] = {}
     wrong: dict[str, list] = {}
     for qset in qsets:
-        index = prepare_index(qset, settings, encoder, cache_dir)
+        progress = BuildProgress()
+        index = prepare_index(qset, settings, encoder, cache_dir, progress)
+        progress.close()
         queries = PrecomputedQueries(encoder, [q.text for q in qset.questions] + qset.out_of_scope, settings.batch_size)
         retriever = Retriever(index, queries, params)
         reports.append(evaluate(retriever, qset, tuple(modes) or DEFAULT_MODES))

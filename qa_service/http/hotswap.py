@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from ..index import IndexData, IndexProblem, current_build, describe_problem, load_fresh_index
+from ..index import IndexData, IndexProblem, IndexUnavailable, current_build, describe_problem, load_fresh_index
 from ..ranking import Retriever
 from .state import ServiceState
 
@@ -50,6 +50,13 @@ class IndexWatcher:
             try:
                 data = load_fresh_index(settings, self.state.current.encoder)
                 retriever = self.make_retriever(data)
+            except IndexUnavailable as exc:
+                log.warning(
+                    "not swapping in build %s yet: %s; will try again",
+                    build.name,
+                    describe_problem(exc, settings.index_dir),
+                )
+                return False
             except IndexProblem as exc:
                 self._refuse(build.name, f"build {build.name}", describe_problem(exc, settings.index_dir), serving)
                 return False

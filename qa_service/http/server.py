@@ -99,7 +99,11 @@ def preload() -> None:
     """Import, once in the master, the libraries every worker needs, so that each forked worker starts
     with them (start-up and memory paid once). Only libraries that start no threads of their own are
     imported here; ONNX Runtime and the model are loaded in each worker after the fork."""
+    import logging
+
     import bm25s  # noqa: F401
+
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # see index/vectors/faiss.py
     import faiss  # noqa: F401
     import Stemmer  # noqa: F401
 

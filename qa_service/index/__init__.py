@@ -28,6 +28,7 @@ from .manifest import (
     IndexMissing,
     IndexNotSaved,
     IndexProblem,
+    IndexUnavailable,
     check_manifest,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "IndexMissing",
     "IndexNotSaved",
     "IndexProblem",
+    "IndexUnavailable",
     "PassageSource",
     "Progress",
     "build_encoder",

@@ -38,12 +38,15 @@ from ..settings import Settings
 from .builds import KEY_BYTES, IndexData, save_index
 from .filters import Attributes
 from .manifest import IndexManifest
-from .vectors import IndexPlan, create_store, plan_for, store_config
+from .vectors import IndexPlan, VectorStore, create_store, plan_for, store_config
 
 log = logging.getLogger(__name__)
 
-#: Called with (stage, done, total) while a build runs.
+#: Called with (phase, done, total) while a build runs: "reading" (documents), "embedding" (texts),
+#: "storing" (vectors added to the vector store).
 Progress = Callable[[str, int, int], None]
+#: Vectors added to the store per call, so that storing reports progress.
+STORE_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -146,11 +149,11 @@ def build_index(
         and previous.manifest.splitter_version == SPLITTER_VERSION
         and previous.manifest.build_params == build_params(settings)
     )
-    documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None)
+    documents, passages = _read_corpus(settings, encoder, files, previous if same_split else None, progress)
     _warn_unfilterable(documents)
     data = index_passages(passages, documents, files, settings, encoder, progress, previous)
     data.manifest.build_seconds = round(time.perf_counter() - started, 3)
-    data.build = save_index(settings.index_dir, data).name
+    data.build = save_index(settings.index_dir, data, settings.keep_builds).name
     return data
 
 
@@ -233,7 +236,7 @@ def index_passages(
         window_ids, next_id, removed, added = _assign_ids(previous, passages, window_keys, window_passage)
         store = previous.vectors
         store.remove(removed)
-        store.add(window_ids[added], window_vectors[added], attributes.take(added.tolist()))
+        _add_to_store(store, window_ids, window_vectors, attributes, added, progress)
         plan = store.plan
     else:
         if previous is not None and previous.vectors is not None:
@@ -241,7 +244,7 @@ def index_passages(
         window_ids = np.arange(len(windows), dtype=np.int64)
         next_id = len(windows)
         store = create_store(settings, plan, dim, window_vectors)
-        store.add(window_ids, window_vectors, attributes)
+        _add_to_store(store, window_ids, window_vectors, attributes, np.arange(len(windows)), progress)
 
     manifest = IndexManifest(
         model=encoder.identity,
@@ -281,7 +284,11 @@ def index_passages(
 
 
 def _read_corpus(
-    settings: Settings, encoder: Encoder, files: dict[str, str], previous: IndexData | None
+    settings: Settings,
+    encoder: Encoder,
+    files: dict[str, str],
+    previous: IndexData | None,
+    progress: Progress | None = None,
 ) -> tuple[list[DocumentRecord], list[Passage]]:
     """Every document and its passages, in corpus order; a document whose files are unchanged since
     ``previous`` (built by the same splitter and settings) keeps its passages without being split."""
@@ -292,17 +299,20 @@ def _read_corpus(
         old_passages.setdefault(passage.doc_id, []).append(passage)
     documents: list[DocumentRecord] = []
     passages: list[Passage] = []
-    for path in corpus_files(settings.corpus_dir):
+    paths = list(corpus_files(settings.corpus_dir))
+    for done, path in enumerate(paths, 1):
         rel = path.relative_to(settings.corpus_dir).as_posix()
         old = old_docs.get(rel)
         if old is not None and _document_files(previous.manifest.corpus_files, rel) == _document_files(files, rel):
             documents.append(old)
             passages.extend(old_passages.get(old.id, []))
-            continue
-        doc = load_document(path, settings.corpus_dir)
-        split = split_passages(doc, encoder.count_tokens, limit)
-        documents.append(doc.record(len(split)))
-        passages.extend(split)
+        else:
+            doc = load_document(path, settings.corpus_dir)
+            split = split_passages(doc, encoder.count_tokens, limit)
+            documents.append(doc.record(len(split)))
+            passages.extend(split)
+        if progress:
+            progress("reading", done, len(paths))
     return documents, passages
 
 
@@ -394,6 +404,24 @@ def _embed_new(
     return cache, total
 
 
+def _add_to_store(
+    store: VectorStore,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    attributes: Attributes,
+    rows: np.ndarray,
+    progress: Progress | None,
+) -> None:
+    """Add ``rows`` of the windows to the store in batches, reporting progress."""
+    for start in range(0, len(rows), STORE_BATCH):
+        batch = rows[start : start + STORE_BATCH]
+        store.add(ids[batch], vectors[batch], attributes.take(batch.tolist()))
+        if progress:
+            progress("storing", start + len(batch), len(rows))
+    if not len(rows) and progress:
+        progress("storing", 0, 0)
+
+
 def _assign_ids(
     previous: IndexData, passages: list[Passage], window_keys: np.ndarray, window_passage: np.ndarray
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
@@ -431,7 +459,10 @@ def _stack(rows: list[np.ndarray], dim: int) -> np.ndarray:
 def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, count: int, dim: int) -> np.ndarray:
     """Unit-length mean of the rows that belong to each owner."""
     sums = np.zeros((count, dim), dtype=np.float32)
-    if len(vectors):
+    if len(vectors) and np.all(owner[1:] >= owner[:-1]):  # windows come in passage order: sum runs at once
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        sums[owner[starts]] = np.add.reduceat(vectors, starts, axis=0)
+    elif len(vectors):
         np.add.at(sums, owner, vectors)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return sums / np.where(norms == 0, 1, norms)

@@ -39,7 +39,15 @@ from ..corpus import DocumentRecord, Passage
 from ..files import exclusive_lock, file_sha256, fsync_path, sha256_hex, write_atomic
 from ..settings import Settings
 from .filters import Attributes
-from .manifest import FORMAT_VERSION, IndexCorrupt, IndexManifest, IndexMissing, IndexNotSaved, IndexProblem
+from .manifest import (
+    FORMAT_VERSION,
+    IndexCorrupt,
+    IndexManifest,
+    IndexMissing,
+    IndexNotSaved,
+    IndexProblem,
+    IndexUnavailable,
+)
 from .vectors import VectorStore, open_store
 
 MANIFEST = "manifest.json"
@@ -126,8 +134,9 @@ def _short_repr(raw: bytes) -> str:
     return repr(raw[:40]) + ("..." if len(raw) > 40 else "")
 
 
-def save_index(index_dir: Path, data: IndexData) -> Path:
-    """Write a build and make it the current one, atomically. Returns the build folder.
+def save_index(index_dir: Path, data: IndexData, keep_previous: int = 1) -> Path:
+    """Write a build and make it the current one, atomically; then delete all finished builds but the new
+    one and the ``keep_previous`` newest others. Returns the build folder.
 
     A save that fails leaves nothing behind (neither its folder nor a temporary file) and the previous
     build current. Leftovers of saves whose process died are removed first, so that a disk they filled
@@ -159,7 +168,7 @@ def save_index(index_dir: Path, data: IndexData) -> Path:
         if isinstance(exc, OSError):
             raise IndexNotSaved(_write_failure(exc, index_dir)) from exc
         raise
-    _prune(builds, keep={name, previous.name if previous is not None else name})
+    _prune(builds, name, previous.name if previous is not None else None, keep_previous)
     return final
 
 
@@ -359,19 +368,34 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> IndexData:
     )
     _check_consistent(data)
     if settings is not None:
-        try:
-            attributes = data.window_attributes()
-            config = manifest.vector_store
-            data.vectors = open_store(settings, build, config, manifest.dim, data.window_ids, attributes, verified)
-        except IndexProblem:
-            raise
-        except Exception as exc:
-            raise IndexCorrupt(f"{build.name}: the vector store cannot be opened ({exc})") from exc
-        if data.vectors.size != manifest.windows:
-            size = data.vectors.size
-            data.vectors.close()
-            raise IndexCorrupt(f"{build.name}: the vector store holds {size} vectors, the manifest {manifest.windows}")
+        data.vectors = _open_vectors(settings, build, data, verified)
     return data
+
+
+def _open_vectors(settings: Settings, build: Path, data: IndexData, verified: dict[str, bytes]) -> VectorStore:
+    """The build's vector store, opened and checked to hold as many vectors as the manifest says.
+
+    A store that cannot be reached (IndexUnavailable) is not damage; any other failure to open it is. The
+    store is closed again whenever it is not handed back, so that no lock outlives a failed load.
+    """
+    manifest = data.manifest
+    try:
+        store = open_store(
+            settings, build, manifest.vector_store, manifest.dim, data.window_ids, data.window_attributes(), verified
+        )
+    except IndexProblem:
+        raise
+    except Exception as exc:
+        raise IndexCorrupt(f"{build.name}: the vector store cannot be opened ({exc})") from exc
+    try:
+        size = store.size
+    except Exception as exc:
+        store.close()
+        raise IndexUnavailable(f"{build.name}: the vector store cannot be read ({exc})") from exc
+    if size != manifest.windows:
+        store.close()
+        raise IndexCorrupt(f"{build.name}: the vector store holds {size} vectors, the manifest {manifest.windows}")
+    return store
 
 
 def _check_consistent(data: IndexData) -> None:
@@ -408,9 +432,12 @@ def build_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
     return exclusive_lock(index_dir)
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
-    """Remove every finished build but ``keep`` (the new one and the one it replaced): older ones, and
-    any whose save died after its folder was renamed into place but before ``CURRENT`` named it."""
-    for old in builds.iterdir():
-        if old.is_dir() and not old.name.startswith(".") and old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+def _prune(builds: Path, keep: str, previous: str | None, keep_previous: int) -> None:
+    """Remove every finished build but ``keep`` and ``keep_previous`` others: the one it replaced first (a
+    worker may still be loading it), then the newest."""
+    others = sorted(p.name for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != keep)
+    kept = ([previous] if previous in others else [])[:keep_previous]
+    kept += [name for name in reversed(others) if name not in kept][: max(0, keep_previous - len(kept))]
+    for name in others:
+        if name not in kept:
+            shutil.rmtree(builds / name, ignore_errors=True)

@@ -17,8 +17,16 @@ from ..corpus import SPLITTER_VERSION, DocumentRecord, Passage, corpus_fingerpri
 from ..encoders import Encoder, make_encoder
 from ..settings import Settings
 from .build import Progress, build_index, build_params, index_passages
-from .builds import IndexData, build_lock, load_index, save_index
-from .manifest import IndexCorrupt, IndexManifest, IndexMismatch, IndexMissing, IndexProblem, check_manifest
+from .builds import IndexData, build_lock, current_build, load_index, save_index
+from .manifest import (
+    IndexCorrupt,
+    IndexManifest,
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    IndexUnavailable,
+    check_manifest,
+)
 from .vectors import IndexPlan, plan_for, store_config
 
 log = logging.getLogger(__name__)
@@ -89,6 +97,8 @@ def describe_problem(problem: Exception, index_dir: object) -> str:
         return f"the index in {index_dir} is damaged ({problem})"
     if isinstance(problem, IndexMismatch):
         return f"the index in {index_dir} is stale ({problem})"
+    if isinstance(problem, IndexUnavailable):
+        return f"the vector store of the index in {index_dir} cannot be reached ({problem})"
     return f"the index in {index_dir} cannot be used ({problem})"
 
 
@@ -106,28 +116,53 @@ def ensure_index(
     the index holds those passages instead of the corpus folder's.
 
     Raises:
+        IndexUnavailable: the build's vector store cannot be reached (a Milvus server that is down): the
+            data may be intact, so nothing is rebuilt; retry when it is back.
         IndexMissing, IndexCorrupt, IndexMismatch: when the index cannot be used and
             ``settings.rebuild`` is ``"never"``; the message says what is wrong and what to do.
     """
+    loaded = None  # an intact but stale build, kept open to be updated rather than loaded twice
+    corpus_only = False
     if not force:
         try:
-            return load_fresh_index(settings, encoder, source)
+            loaded = load_index(settings.index_dir, settings)
+            reasons = stale_reasons(settings, encoder, loaded.manifest, source)
+            if not reasons:
+                return loaded
+            problem: IndexProblem = IndexMismatch("built from something else: " + "; ".join(reasons))
+            corpus_only = all(reason.startswith("corpus_fingerprint") for reason in reasons)
+        except IndexUnavailable as exc:
+            raise IndexUnavailable(f"{describe_problem(exc, settings.index_dir)}; retry when it is back") from exc
         except IndexProblem as exc:
             problem = exc
         what = describe_problem(problem, settings.index_dir)
         if settings.rebuild == "never":
+            if loaded is not None:
+                loaded.vectors.close()
             raise type(problem)(
                 f"{what}; QA_REBUILD=never forbids rebuilding it: run `qa-service build` or set QA_REBUILD=auto"
             ) from problem
-        log.warning("%s: rebuilding it", what)
+        if loaded is not None and corpus_only:
+            # Documents added, removed or edited: an ordinary update, not a fault.
+            log.info("updating the index in %s: the corpus changed", settings.index_dir)
+        else:
+            log.warning("%s: rebuilding it", what)
     with build_lock(settings.index_dir):
         # Another process may have rebuilt it while this one waited for the lock.
         previous = None
-        if not force:
+        if loaded is not None:
+            build = current_build(settings.index_dir)
+            if build is not None and build.name == loaded.build:
+                previous = loaded
+            else:
+                loaded.vectors.close()
+        if not force and previous is None:
             try:
                 previous = load_index(settings.index_dir, settings)
                 if not stale_reasons(settings, encoder, previous.manifest, source):
                     return previous
+            except IndexUnavailable:
+                raise
             except IndexProblem:
                 previous = _embeddings_only(settings)
         if source is None:
@@ -138,7 +173,7 @@ def ensure_index(
                 source.passages, source.documents, source.files, settings, encoder, progress, previous
             )
             data.manifest.build_seconds = round(time.perf_counter() - started, 3)
-            data.build = save_index(settings.index_dir, data).name
+            data.build = save_index(settings.index_dir, data, settings.keep_builds).name
     log.info(
         "built index %s: %d documents, %d passages; embedded %d texts in %.1f s",
         data.build,

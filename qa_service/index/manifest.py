@@ -22,6 +22,11 @@ class IndexCorrupt(IndexProblem):
     """A built index exists but its files are damaged, incomplete or inconsistent."""
 
 
+class IndexUnavailable(IndexProblem):
+    """The build is intact but its vector store cannot be reached now (a Milvus server that is down, a
+    Milvus Lite file another process holds): an error to report and retry, never a reason to rebuild."""
+
+
 class IndexMismatch(IndexProblem):
     """A built index is intact but was built from another corpus, model or splitter."""
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...settings import Settings
 from ..filters import Attributes
-from ..manifest import IndexCorrupt
+from ..manifest import IndexCorrupt, IndexUnavailable
 from .base import IndexPlan, VectorStore, index_plan
 
 __all__ = ["IndexPlan", "VectorStore", "create_store", "index_plan", "open_store", "plan_for", "store_config"]
@@ -59,6 +59,7 @@ def open_store(
 
     Raises:
         IndexCorrupt: the store does not hold the build's vectors.
+        IndexUnavailable: the store cannot be reached now (the data may well be intact: never rebuild).
     """
     plan = IndexPlan.of_build(config)
     # The probe count is a search-time setting: it may change without a rebuild.
@@ -67,15 +68,19 @@ def open_store(
     if config.get("kind") == "milvus":
         from .milvus import MilvusVectorStore
 
-        store = MilvusVectorStore(str(config["uri"]), str(config["collection"]), dim, plan)
-        if not store.exists():
-            store.close()
+        store = MilvusVectorStore.open(str(config["uri"]), str(config["collection"]), dim, plan)
+        if store is None:
             raise IndexCorrupt(f"Milvus collection {config['collection']!r} is missing at {config['uri']}")
         # The collection lives outside the build: besides its size, a sample of the build's window ids
         # must be there, each with its document.
         sample = np.unique(np.linspace(0, len(ids) - 1, num=min(len(ids), 32)).astype(int)) if len(ids) else []
         want = {int(ids[i]): str(attributes.documents[i]) for i in sample}
-        if want and store.documents_of(np.array(list(want))) != want:
+        try:
+            held = store.documents_of(np.array(list(want))) if want else want
+        except Exception as exc:
+            store.close()
+            raise IndexUnavailable(f"Milvus collection {config['collection']!r} cannot be read ({exc})") from exc
+        if held != want:
             store.close()
             raise IndexCorrupt(f"Milvus collection {config['collection']!r} does not hold this build's vectors")
         return store

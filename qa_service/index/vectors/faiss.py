@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,10 @@ import numpy as np
 
 from ..filters import Attributes, Filter
 from .base import EXACT_SUBSET, TRAIN_PER_LIST, IndexPlan, empty_hits
+
+# FAISS's loader logs, at INFO, a "ModuleNotFoundError" for every CPU-specific build it tries before the one
+# it can load: alarming noise on every command, not a problem.
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 @contextmanager

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..filters import Attributes, Filter
+from ..manifest import IndexUnavailable
 from .base import IndexPlan, empty_hits
+
+#: Searches read whatever the collection holds now: a build flushes what it wrote before it is saved, so
+#: waiting for the newest timestamps ("Strong", "Bounded") buys nothing and costs time on every question.
+CONSISTENCY = "Eventually"
+#: Seconds to wait for a server before it counts as unreachable.
+CONNECT_TIMEOUT = 10.0
+#: Open stores per Milvus Lite file in this process: the file's embedded server stops with the last.
+_lite_users: dict[str, int] = {}
 
 
 class MilvusVectorStore:
@@ -23,6 +33,12 @@ class MilvusVectorStore:
     FILE = "milvus.json"
 
     def __init__(self, uri: str, collection: str, dim: int, plan: IndexPlan, token: str = "") -> None:
+        """Connect to the Milvus at ``uri``.
+
+        Raises:
+            IndexUnavailable: the server cannot be reached, or the Milvus Lite file cannot be opened (another
+                process holds it).
+        """
         from pymilvus import MilvusClient
 
         self.uri = uri
@@ -31,7 +47,32 @@ class MilvusVectorStore:
         self._plan = plan
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        self._client = MilvusClient(uri, token=token) if token else MilvusClient(uri)
+        try:
+            self._client = MilvusClient(uri, token=token, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            raise IndexUnavailable(f"Milvus at {uri} cannot be reached ({_reason(exc)})") from exc
+        self._lite = None if "://" in uri else os.path.abspath(uri)
+        if self._lite:
+            _lite_users[self._lite] = _lite_users.get(self._lite, 0) + 1
+
+    @classmethod
+    def open(cls, uri: str, collection: str, dim: int, plan: IndexPlan, token: str = "") -> MilvusVectorStore | None:
+        """Connect to an existing collection and load it for search (a new process finds it released);
+        None when the collection does not exist.
+
+        Raises:
+            IndexUnavailable: Milvus cannot be reached or fails to load the collection.
+        """
+        store = cls(uri, collection, dim, plan, token)
+        try:
+            if not store.exists():
+                store.close()
+                return None
+            store._client.load_collection(collection)
+        except Exception as exc:
+            store.close()
+            raise IndexUnavailable(f"Milvus at {uri} cannot load collection {collection!r} ({_reason(exc)})") from exc
+        return store
 
     @classmethod
     def create(cls, uri: str, collection: str, dim: int, plan: IndexPlan, token: str = "") -> MilvusVectorStore:
@@ -53,13 +94,17 @@ class MilvusVectorStore:
             params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
         else:
             params.add_index(field_name="vector", index_type="IVF_FLAT", metric_type="IP", params={"nlist": plan.nlist})
-        client.create_collection(collection, schema=schema, index_params=params)
+        client.create_collection(collection, schema=schema, consistency_level=CONSISTENCY)
+        # Not waited for: the wait asks Milvus for a timestamp (AllocTimestamp), which Milvus Lite lacks (it
+        # logged an ERROR traceback); an index over an empty collection is ready at once anyway.
+        client.create_index(collection, params, sync=False)
+        client.load_collection(collection)
         return store
 
     @property
     def size(self) -> int:
         """Rows in the collection."""
-        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
         return int(rows[0]["count(*)"]) if rows else 0
 
     @property
@@ -73,11 +118,13 @@ class MilvusVectorStore:
 
     def documents_of(self, ids: np.ndarray) -> dict[int, str]:
         """The document of each of these ids that the collection holds (for consistency checks)."""
-        rows = self._client.get(self.collection, ids=[int(i) for i in ids], output_fields=["doc"])
+        rows = self._client.get(
+            self.collection, ids=[int(i) for i in ids], output_fields=["doc"], consistency_level="Strong"
+        )
         return {int(r["id"]): str(r["doc"]) for r in rows}
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, attributes: Attributes, batch: int = 2000) -> None:
-        """Insert rows (in batches) and flush, so that a search right after sees them at full speed."""
+        """Insert rows (in batches) and flush, so that a search right after sees them, at full speed."""
         ids = np.asarray(ids, dtype=np.int64)
         for start in range(0, len(ids), batch):
             stop = min(start + batch, len(ids))
@@ -93,7 +140,7 @@ class MilvusVectorStore:
             ]
             self._client.insert(self.collection, rows)
         if len(ids):
-            self._client.flush(self.collection)
+            self._settle()
 
     def remove(self, ids: np.ndarray) -> None:
         """Delete rows by id."""
@@ -101,7 +148,13 @@ class MilvusVectorStore:
         for start in range(0, len(ids), 10_000):
             self._client.delete(self.collection, ids=ids[start : start + 10_000])
         if ids:
-            self._client.flush(self.collection)
+            self._settle()
+
+    def _settle(self) -> None:
+        """Flush the writes and wait until searches see them: searches read at "Eventually" consistency and do
+        not wait for new writes themselves."""
+        self._client.flush(self.collection)
+        _ = self.size  # a query at "Strong" consistency returns once every write before it is visible
 
     def search(self, query: np.ndarray, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best ids for one query, filtered by a Milvus expression."""
@@ -115,8 +168,8 @@ class MilvusVectorStore:
             data=[np.asarray(query, dtype=np.float32).tolist()],
             limit=min(k, 16384),
             filter=milvus_expression(where),
-            output_fields=["id"],
             search_params=params,
+            consistency_level=CONSISTENCY,
         )[0]
         scores = np.array([h["distance"] for h in hits], dtype=np.float32)
         ids = np.array([h["id"] for h in hits], dtype=np.int64)
@@ -131,8 +184,22 @@ class MilvusVectorStore:
         return [self.FILE]
 
     def close(self) -> None:
-        """Close the client (Milvus Lite releases its file lock)."""
+        """Close the client; the last store of a Milvus Lite file in the process stops its embedded server,
+        which releases the file's lock (closing the client alone keeps it)."""
         self._client.close()
+        if self._lite and _lite_users.get(self._lite):
+            _lite_users[self._lite] -= 1
+            if not _lite_users[self._lite]:
+                del _lite_users[self._lite]
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self._lite)
+            self._lite = None
+
+
+def _reason(exc: Exception) -> str:
+    """The message of a pymilvus error without its class name and code."""
+    return str(getattr(exc, "message", None) or exc)
 
 
 def milvus_expression(where: Filter | None) -> str:
