@@ -256,8 +256,8 @@ def _prepare_index(settings: Settings) -> None:
     "--out-of-scope",
     "out_of_scope",
     type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="JSONL of out-of-scope questions for the JSONL set(s).",
+    multiple=True,
+    help="JSONL of out-of-scope questions for the JSONL set(s) (repeatable: the files are pooled).",
 )
 @click.option(
     "--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded)."
@@ -300,7 +300,7 @@ def _prepare_index(settings: Settings) -> None:
 )
 def eval_(
     sets: tuple[str, ...],
-    out_of_scope: str | None,
+    out_of_scope: tuple[str, ...],
     limit: int | None,
     modes: tuple[str, ...],
     params: tuple[str, ...],

@@ -23,6 +23,7 @@ cosine and BM25, mixed), ``dense`` and ``bm25``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +37,7 @@ from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
+from .short_answer import ShortAnswer, answer_kind, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
 ANSWER_CACHE = 4096
@@ -66,6 +68,7 @@ class Answer:
     passage_id: int = -1  # position of the passage in the index
     metadata: dict | None = None  # the document's metadata (title, country, year, speaker, ...)
     more: tuple[Answer, ...] = ()  # with answers grouped by document: the document's next best passages
+    short_answer: ShortAnswer | None = None  # the span of the passage that answers a factoid question
 
 
 @dataclass(frozen=True)
@@ -206,15 +209,17 @@ class Retriever:
         )
         chosen = chosen[:top_k]
         question_terms = set(terms(question))
+        kind = answer_kind(question)
 
         def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
             pid = int(candidates[pos])
             passage = self.index.passages[pid]
+            scored = self._scored_sentences(passage, pid, query, question_terms)
             return Answer(
                 rank=rank,
                 score=round(float(fused[pos]), 4),
                 passage=passage,
-                highlight=self._highlight(passage, pid, query, question_terms),
+                highlight=self._highlight(passage, scored),
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
@@ -222,6 +227,7 @@ class Retriever:
                 passage_id=pid,
                 metadata=self._metadata(passage.doc_id),
                 more=more,
+                short_answer=self._short_answer(question, passage, scored, kind),
             )
 
         if group_by_document:
@@ -233,7 +239,21 @@ class Retriever:
         else:
             answers = [answer(rank, pos) for rank, pos in enumerate(chosen, start=1)]
         no_answer = self.no_answer(evidence)
+        if no_answer:  # no span when the corpus does not seem to answer
+            answers = [
+                dataclasses.replace(
+                    a, short_answer=None, more=tuple(dataclasses.replace(m, short_answer=None) for m in a.more)
+                )
+                for a in answers
+            ]
         return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
+
+    def read(self, question: str, passage_id: int) -> tuple[Highlight, ShortAnswer | None]:
+        """The highlight and short answer of one passage for ``question``, whatever its rank (for
+        measuring the short answers on a given passage)."""
+        passage = self.index.passages[passage_id]
+        scored = self._scored_sentences(passage, passage_id, self.encoder.encode_query(question), set(terms(question)))
+        return self._highlight(passage, scored), self._short_answer(question, passage, scored, answer_kind(question))
 
     def no_answer(self, evidence: Evidence) -> bool:
         """Whether the no-answer rule flags a question with this evidence."""
@@ -334,22 +354,45 @@ class Retriever:
                 break
         return chosen
 
-    def _highlight(self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]) -> Highlight:
-        """The sentence that best answers: highest cosine, nudged by shared content words."""
+    def _scored_sentences(
+        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
+    ) -> list[tuple[int, int, float]]:
+        """Each sentence of a passage as ``(start, end, score)``: its cosine with the question, nudged by the
+        share of the question's content words it holds."""
         rows = self._sentences_of[pid]
         if not len(rows):
-            return Highlight(passage.text, 0, len(passage.text), 0.0)
+            return []
         cosines = self.index.sentence_vectors[rows] @ query
-        best_score, best_span = -2.0, passage.sentences[0]
+        out = []
         for cosine, row in zip(cosines.tolist(), rows.tolist()):
             a, b = passage.sentences[int(self.index.sentence_number[row])]
             sentence_terms = self._sentence_terms(pid, a, b)
             overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
-            score = cosine + 0.1 * overlap
+            out.append((a, b, cosine + 0.1 * overlap))
+        return out
+
+    @staticmethod
+    def _highlight(passage: Passage, scored: list[tuple[int, int, float]]) -> Highlight:
+        """The sentence that best answers: highest cosine, nudged by shared content words."""
+        if not scored:
+            return Highlight(passage.text, 0, len(passage.text), 0.0)
+        best_score, best_span = -2.0, passage.sentences[0]
+        for a, b, score in scored:
             if score > best_score:
                 best_score, best_span = score, (a, b)
         a, b = best_span
         return Highlight(passage.text[a:b], a, b, round(float(best_score), 4))
+
+    @staticmethod
+    def _short_answer(
+        question: str, passage: Passage, scored: list[tuple[int, int, float]], kind: str | None
+    ) -> ShortAnswer | None:
+        """The span that answers a factoid question; a letterhead block is read whole (its lines are one unit)."""
+        if kind is None or not scored:
+            return None
+        if passage.kind == "block":
+            scored = [(0, len(passage.text), max(score for _, _, score in scored))]
+        return find_short_answer(question, passage.text, scored, kind)
 
 
 def _ms(started: float) -> float:
