@@ -182,6 +182,8 @@ def ask(
             f"\n#{a.rank}  score {a.score:.3f}  ·  {p.doc_id}, passage {p.number}, lines {p.first_line}-{p.last_line}",
             bold=True,
         )
+        if a.short_answer:
+            click.secho(f"Answer: {a.short_answer.text}", bold=True, fg="cyan")
         click.echo(textwrap.fill(p.text, 100, break_on_hyphens=False) if p.kind != "block" else p.text)
         click.secho("→ " + a.highlight.text, fg="green")
     click.echo(f"\n({result.took_ms:.0f} ms)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -204,12 +205,21 @@ class Retriever:
 
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
-        evidence = self._evidence(
-            question, dense_scores, sentence, [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
-        )
-        chosen = chosen[:top_k]
         question_terms = set(terms(question))
         kind = answer_kind(question)
+        evidence = self._evidence(
+            question,
+            dense_scores,
+            sentence,
+            [int(candidates[i]) for i in chosen[: self.params.evidence_passages]],
+            lambda pid: self._short_answer(
+                question,
+                self.index.passages[pid],
+                self._scored_sentences(self.index.passages[pid], pid, query, question_terms),
+                kind,
+            ),
+        )
+        chosen = chosen[:top_k]
 
         def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
             pid = int(candidates[pos])
@@ -259,8 +269,16 @@ class Retriever:
         """Whether the no-answer rule flags a question with this evidence."""
         return self.rule.flags(evidence)
 
-    def _evidence(self, question: str, dense_scores: np.ndarray, sentence: np.ndarray, best: list[int]) -> Evidence:
-        """The signals of the no-answer rule for one question (``best``: the top passages' ids)."""
+    def _evidence(
+        self,
+        question: str,
+        dense_scores: np.ndarray,
+        sentence: np.ndarray,
+        best: list[int],
+        short_answer: Callable[[int], ShortAnswer | None],
+    ) -> Evidence:
+        """The signals of the no-answer rule for one question (``best``: the top passages' ids;
+        ``short_answer``: the span a passage gives the question)."""
         return self.rule.evidence(
             question,
             float(dense_scores[0]) if len(dense_scores) else 0.0,
@@ -268,6 +286,7 @@ class Retriever:
             self.lexical,
             self.names,
             [self.index.passages[i].text for i in best],
+            [short_answer(i) for i in best],
         )
 
     # -- filters and groups ------------------------------------------------------------------------

@@ -125,6 +125,21 @@ def answer_kind(question: str) -> str | None:
     return min(found)[1]
 
 
+_WHO_OBJECT = re.compile(
+    r"^\s*(?:to\s+)?(?:whom|who\s+(?:do|does|did|will|would|should|can|could|has|have|had)\b)", re.I
+)
+
+
+def checked_kind(question: str) -> str | None:
+    """The kind of answer whose absence makes a question unanswered (for the no-answer rule): as
+    :func:`answer_kind`, except a person asked as an object ("Whom does Kazakhstan congratulate?"), which
+    is often a group that no name stands for, and a post, which the text may word in any way."""
+    kind = answer_kind(question)
+    if kind == "post" or (kind == "person" and _WHO_OBJECT.search(question)):
+        return None
+    return kind
+
+
 def _class_words(question: str) -> list[str]:
     """The words a which/what question names the answer's class with ("religious congress" in "Which
     religious congress did ..."), lower case, possessives dropped."""
@@ -368,7 +383,7 @@ def _pieces(text: str, a: int, b: int) -> list[tuple[int, int]]:
     the whole run too."""
     out = []
     start = a
-    for m in re.finditer(r"[ \t]+(?:in|at|from|to)[ \t]+", text[a:b]):
+    for m in re.finditer(r"[ \t]+(?:in|at|from|to|and[ \t]+(?:of|in|at|to|for)(?:[ \t]+the)?)[ \t]+", text[a:b]):
         out.append((start, a + m.start()))
         start = a + m.end()
     out.append((start, b))
@@ -436,6 +451,8 @@ def _trim(text: str, c: _Candidate, asked: set[str], class_stems: set[str]) -> _
     return _Candidate(tokens[0][1], tokens[-1][2], c.kind)
 
 
+# Sentences scoring within this of the best count as the highlight (words said differently: "bombings").
+_CLOSE_SCORE = 0.05
 _NUMERIC = ("date", "year", "month", "number", "amount")
 
 
@@ -465,8 +482,8 @@ def find_short_answer(
     for a, b, score in sentences:
         sentence = text[a:b]
         shared = [(x, y) for st, x, y in _stems(sentence) if st in asked]
-        if not shared and score < best_sentence:
-            continue  # only the highlight may answer without sharing a word with the question
+        if not shared and score < best_sentence - _CLOSE_SCORE:
+            continue  # only the highlight (or a sentence as good) may answer without sharing a word
         for c in candidates(sentence, "date" if kind == "month" else kind, question):
             if kind in _NUMERIC:
                 span_terms = set(terms(sentence[c.start : c.end]))

@@ -121,6 +121,7 @@
           `Passage ${source.passage}, ` + (first === last ? `line ${first}` : `lines ${first}–${last}`)),
       ),
       sourceLine(source),
+      ...(answer.answer ? [h("p", { class: "short-answer" }, h("strong", null, answer.answer.text))] : []),
       passageText(answer),
       moreList(answer.more),
     );
