@@ -32,7 +32,9 @@ def test_the_speaker_and_a_count(client) -> None:
     who = client.get("/api/v1/ask", query_string={"question": "Who delivered the statement?"}).get_json()
     assert who["answers"][0]["answer"]["text"] == "H.E. Yerzhan Kazykhanov"
     assert who["answers"][0]["answer"]["kind"] == "person"
-    many = client.get("/api/v1/ask", query_string={"question": "How many observer countries does CICA have?"}).get_json()
+    many = client.get(
+        "/api/v1/ask", query_string={"question": "How many observer countries does CICA have?"}
+    ).get_json()
     assert (many["answers"][0]["answer"]["text"], many["answers"][0]["answer"]["value"]) == ("8", 8)
 
 
@@ -55,7 +57,7 @@ def test_grouped_answers_carry_spans_too(client) -> None:
 
 
 def test_the_page_shows_the_span_first_in_bold(client) -> None:
-    html = client.get("/", query_string={"question": DATE_QUESTION}).get_data(as_text=True)
+    html = client.get("/", query_string={"q": DATE_QUESTION}).get_data(as_text=True)
     first = html.index('<li class="answer">')
     span = html.index('<p class="short-answer"><strong>September 16, 2005</strong></p>', first)
     assert span < html.index('<p class="text">', first)

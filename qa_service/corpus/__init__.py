@@ -19,12 +19,13 @@ from .documents import (
     year_of,
 )
 from .layout import SPLITTER_VERSION, split_passages
-from .passages import BLOCK_ROLE, Passage, context_prefix
+from .passages import BLOCK_ROLE, ROLES, Passage, context_prefix
 from .sentences import chunk_spans, split_sentences
 from .text import collapse_space, fold
 
 __all__ = [
     "BLOCK_ROLE",
+    "ROLES",
     "DOCUMENT_SUFFIXES",
     "SIDECAR_SUFFIX",
     "SPLITTER_VERSION",

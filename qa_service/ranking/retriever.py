@@ -38,6 +38,7 @@ from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
+from .roles import asked_role
 from .short_answer import ShortAnswer, answer_kind, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
@@ -100,6 +101,8 @@ class Retriever:
         self._windows_of = group_rows(index.window_passage, n)
         self._sentences_of = group_rows(index.sentence_passage, n)
         self._normalised_text = [fold(p.text) for p in index.passages]
+        roles = np.array([p.role for p in index.passages], dtype=object)
+        self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
         # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
         # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
         self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
@@ -182,12 +185,16 @@ class Retriever:
         lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
         lexical_top = lexical_top[lexical_all[lexical_top] > 0]
 
+        role = asked_role(question) if mode == "full" and params.role_bonus else None
+        role_ids = self._role_ids.get(role, np.zeros(0, np.int64)) if role else np.zeros(0, np.int64)
+        if allowed is not None and len(role_ids):
+            role_ids = role_ids[allowed[role_ids]]
         if mode == "dense":
             candidates = dense_ids
         elif mode == "bm25":
             candidates = lexical_top if len(lexical_top) else dense_ids
         else:
-            candidates = np.union1d(dense_ids, lexical_top)
+            candidates = np.union1d(np.union1d(dense_ids, lexical_top), role_ids)
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
@@ -203,6 +210,8 @@ class Retriever:
         else:
             fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(question))
 
+        if len(role_ids):
+            fused = fused + params.role_bonus * np.isin(candidates, role_ids)
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))

@@ -187,6 +187,11 @@ _NUMBER = re.compile(
     rf"|\b{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*)\b",
     re.I,
 )
+# "one of the threats", "the Second Congress": words that count nothing on their own.
+_NOT_A_COUNT = re.compile(
+    r"one|half|(?:\w+-)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+ieth|hundredth)",
+    re.I,
+)
 _AMOUNT = re.compile(
     rf"(?:[$€£¥]\s?\d[\d,]*(?:\.\d+)?{_SCALE}|\b\d[\d,]*(?:\.\d+)?{_SCALE}\s+"
     rf"(?:dollars|euros|pounds|yen|francs|rubles|tenge|USD|EUR|US\s+dollars)\b|\b(?:USD|EUR|US\$)\s?\d[\d,]*(?:\.\d+)?{_SCALE})",
@@ -308,7 +313,7 @@ def candidates(text: str, kind: str, question: str = "") -> list[_Candidate]:
     elif kind == "number":
         dates = [(m.start(), m.end()) for m in _DATE.finditer(text) if not _YEAR.fullmatch(m.group(0))]
         for m in _NUMBER.finditer(text):
-            if any(a <= m.start() < b for a, b in dates):
+            if any(a <= m.start() < b for a, b in dates) or _NOT_A_COUNT.fullmatch(m.group(0)):
                 continue
             out.append(_Candidate(m.start(), m.end(), kind))
         for noun in _class_words(question):
