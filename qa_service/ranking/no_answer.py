@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .bm25 import LexicalIndex, stemmer, words
-from .short_answer import ShortAnswer, checked_kind
+from .short_answer import NAME_KINDS, ShortAnswer, checked_kind, holds_kind
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,12 @@ class NoAnswerRule:
         coverage = lexical.coverage(question)
         if spans is not None:
             kind = checked_kind(question)
-            answered = [text for text, span in zip(best_texts, spans) if span is not None]
+            # Figures must stand near the question's words; names (who, where) may be anywhere in the passage.
+            answered = [
+                text
+                for text, span in zip(best_texts, spans)
+                if span is not None or (kind in NAME_KINDS and holds_kind(text, kind))
+            ]
             missing = kind if kind and not any(names.all_in(question, text) for text in answered) else None
         else:
             kind = expected_answer(question)

@@ -90,7 +90,8 @@ _ASKS = [
     (
         "date",
         re.compile(
-            r"^\s*(?:\w+\s+){0,2}?when\b|\b(?:what|which)\s+(?:date|month|day|century)\b|,\s*(?:and\s+)?when\b", re.I
+            r"^\s*(?:and\s+|but\s+|so\s+|since\s+|until\s+)?when\b|\b(?:what|which)\s+(?:date|month|day|century)\b|,\s*(?:and\s+)?when\b",
+            re.I,
         ),
     ),
     (
@@ -103,7 +104,9 @@ _ASKS = [
     ("country", re.compile(rf"\b(?:what|which)\s+(?:\w+\s+){{0,2}}?(?:{_COUNTRY_NOUNS})(?:'s|’s)?\b", re.I)),
     (
         "place",
-        re.compile(rf"^\s*(?:\w+\s+){{0,2}}?where\b|\b(?:what|which)\s+(?:\w+\s+){{0,2}}?(?:{_PLACE_NOUNS})\b", re.I),
+        re.compile(
+            rf"^\s*(?:and\s+|from\s+|to\s+)?where\b|\b(?:what|which)\s+(?:\w+\s+){{0,2}}?(?:{_PLACE_NOUNS})\b", re.I
+        ),
     ),
     ("organisation", re.compile(rf"\b(?:what|which)\s+(?:\w+\s+){{0,2}}?(?:{_ORG_NOUNS})\b", re.I)),
 ]
@@ -138,6 +141,15 @@ def checked_kind(question: str) -> str | None:
     if kind == "post" or (kind == "person" and _WHO_OBJECT.search(question)):
         return None
     return kind
+
+
+#: Kinds named by words (not figures): a passage holding any of them may answer in a way rules miss.
+NAME_KINDS = ("person", "organisation", "place", "country")
+
+
+def holds_kind(text: str, kind: str) -> bool:
+    """Whether ``text`` holds any candidate of ``kind`` at all, near the question's words or not."""
+    return bool(candidates(text, kind))
 
 
 def _class_words(question: str) -> list[str]:
