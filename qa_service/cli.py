@@ -198,6 +198,8 @@ def ask(
             f"\n#{a.rank}  score {a.score:.3f}  ·  {p.doc_id}, passage {p.number}, lines {p.first_line}-{p.last_line}",
             bold=True,
         )
+        if a.short_answer:
+            click.secho(f"Answer: {a.short_answer.text}", bold=True, fg="cyan")
         click.echo(textwrap.fill(p.text, 100, break_on_hyphens=False) if p.kind != "block" else p.text)
         click.secho("→ " + a.highlight.text, fg="green")
     click.echo(f"\n({result.took_ms:.0f} ms)")
@@ -283,8 +285,8 @@ def _prepare_index(settings: Settings) -> None:
     "--out-of-scope",
     "out_of_scope",
     type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="JSONL of out-of-scope questions for the JSONL set(s).",
+    multiple=True,
+    help="JSONL of out-of-scope questions for the JSONL set(s) (repeatable: the files are pooled).",
 )
 @click.option(
     "--limit", type=click.IntRange(1, None), default=None, help="Sample at most N questions per set (seeded)."
@@ -335,7 +337,7 @@ def _prepare_index(settings: Settings) -> None:
 )
 def eval_(
     sets: tuple[str, ...],
-    out_of_scope: str | None,
+    out_of_scope: tuple[str, ...],
     limit: int | None,
     modes: tuple[str, ...],
     params: tuple[str, ...],

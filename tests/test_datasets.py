@@ -74,5 +74,5 @@ def test_the_ungd_set_has_who_spoke_and_filtered_questions_and_a_held_out_third(
     kinds = [r["kind"] for r in rows]
     assert kinds.count("who_spoke") >= 5 and kinds.count("filtered") >= 8
     held = sum(r["split"] == "held_out" for r in rows)
-    assert held == len(rows) // 3 and {r["split"] for r in rows} == {"tuning", "held_out"}
+    assert held == len(rows) // 3 and {r["split"] for r in rows} == {"tune", "held_out"}
     load_jsonl_set(UNGD, DATA)  # every row parses, filters included

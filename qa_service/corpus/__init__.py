@@ -21,12 +21,13 @@ from .documents import (
     year_of,
 )
 from .layout import SPLITTER_VERSION, split_passages
-from .passages import BLOCK_ROLE, Passage, context_prefix
+from .passages import BLOCK_ROLE, ROLES, Passage, context_prefix
 from .sentences import chunk_spans, split_sentences
 from .text import collapse_space, fold
 
 __all__ = [
     "BLOCK_ROLE",
+    "ROLES",
     "DOCUMENT_SUFFIXES",
     "MAX_COUNTRY_CHARS",
     "MAX_ID_CHARS",

@@ -14,7 +14,7 @@ import bisect
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .documents import Document
 from .passages import Passage
@@ -119,7 +119,35 @@ def split_passages(
             pending_headings = []
         for piece in _split_long(group.kind, group.lines, counter, max_tokens):
             passages.append(_make_passage(doc, len(passages) + 1, group.kind, section, piece))
-    return passages
+    return _with_roles(passages)
+
+
+_CLOSING_START = re.compile(
+    r"^(?:in\s+conclusion|to\s+conclude|in\s+closing|let\s+me\s+conclude|i\s+(?:would\s+like\s+to\s+)?conclude"
+    r"|finally|lastly|in\s+summary|to\s+sum\s+up)\b",
+    re.IGNORECASE,
+)
+
+
+def _with_roles(passages: list[Passage]) -> list[Passage]:
+    """The passages with their place in the speech (:data:`~.passages.ROLES`): a letterhead block; the
+    first paragraph after the first letterhead (or the first paragraph); the closing, from a paragraph that
+    opens with "In conclusion"/"Finally" to the end, or else the last paragraph; the rest is body."""
+    roles = ["letterhead" if p.kind == "block" else "body" for p in passages]
+    paragraphs = [i for i, p in enumerate(passages) if p.kind != "block"]
+    if not paragraphs:
+        return passages
+    blocks = [i for i, p in enumerate(passages) if p.kind == "block"]
+    after = [i for i in paragraphs if blocks and i > blocks[0]]
+    opening = after[0] if after else paragraphs[0]
+    closing_from = next((i for i in paragraphs if i > opening and _CLOSING_START.match(passages[i].text)), None)
+    closing = [i for i in paragraphs if closing_from is not None and i >= closing_from] or [paragraphs[-1]]
+    if len(paragraphs) > 1:
+        roles[opening] = "opening"
+        for i in closing:
+            if i != opening:
+                roles[i] = "closing"
+    return [replace(p, role=r) if r != p.role else p for p, r in zip(passages, roles)]
 
 
 def _estimate_tokens(text: str) -> int:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A passage's place in a speech: the letterhead (speaker, post, agenda item, date), the opening (the first
+#: paragraph of the speech proper, after the letterhead and the salutation), the closing ("In conclusion,
+#: ..." and what follows, or the last paragraph), and the body.
+ROLES = ("letterhead", "opening", "body", "closing")
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -26,6 +31,7 @@ class Passage:
     kind: str = "paragraph"  # "paragraph" or "block"
     section: str = ""
     sentences: tuple[tuple[int, int], ...] = ()
+    role: str = "body"  # its place in the speech: one of ROLES
 
     @property
     def sentence_texts(self) -> list[str]:

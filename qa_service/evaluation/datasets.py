@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,17 +26,16 @@ LOADER_VERSION = "1"
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """A question and its gold: passage ids (datasets) or substrings a hit must contain (our JSONL), in
-    ``document`` when given; asked with ``filters`` (as the API's country, document and year filters);
-    ``split`` is "tuning" or "held_out" (kept aside while parameters are chosen)."""
+    """A question and its gold: passage ids (datasets) or substrings a hit must contain (our JSONL)."""
 
     text: str
     gold_ids: frozenset[int] = frozenset()
     gold_texts: tuple[str, ...] = ()
-    document: str | None = None
-    filters: Filter | None = None
-    split: str = ""
-    kind: str = ""
+    answers: tuple[str, ...] = ()  # the short answers a reader accepts (SQuAD's, or our factoid set's)
+    split: str = ""  # "tune" or "held_out" in our sets; "" when the set has no splits
+    document: str | None = None  # the gold must lie in this document
+    filters: Filter | None = None  # asked with these filters, as the API applies them
+    kind: str = ""  # a label for reports (e.g. who_spoke, filtered)
 
 
 @dataclass
@@ -55,6 +55,7 @@ class QuestionSet:
     corpus_dir: Path | None = None
     embed_context: bool | None = None  # None: the service's setting
     out_of_scope_kinds: list[str] = field(default_factory=list)  # e.g. off_topic, near_miss (our JSONL)
+    out_of_scope_splits: list[str] = field(default_factory=list)  # "tune"/"held_out"/"" per out-of-scope question
 
     def source(self) -> PassageSource | None:
         """The set's ready-made passages to index (None: the set is asked of a corpus folder)."""
@@ -70,9 +71,13 @@ class QuestionSet:
         pick = lambda items: items if len(items) <= limit else rng.sample(items, limit)  # noqa: E731
         copy = QuestionSet(**{**self.__dict__})
         copy.questions = pick(self.questions)
-        pairs = pick(list(zip(self.out_of_scope, self.out_of_scope_kinds or [""] * len(self.out_of_scope))))
-        copy.out_of_scope = [q for q, _ in pairs]
-        copy.out_of_scope_kinds = [k for _, k in pairs] if self.out_of_scope_kinds else []
+        n = len(self.out_of_scope)
+        rows = pick(
+            list(zip(self.out_of_scope, self.out_of_scope_kinds or [""] * n, self.out_of_scope_splits or [""] * n))
+        )
+        copy.out_of_scope = [q for q, _, _ in rows]
+        copy.out_of_scope_kinds = [k for _, k, _ in rows] if self.out_of_scope_kinds else []
+        copy.out_of_scope_splits = [s for _, _, s in rows] if self.out_of_scope_splits else []
         return copy
 
 
@@ -82,42 +87,54 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def load_jsonl_set(
-    path: Path, corpus_dir: Path, out_of_scope: Path | None = None, name: str | None = None
-) -> QuestionSet:
-    """Our own format: ``{"question", "gold": [substrings]}`` rows, asked of ``corpus_dir``.
+def _strings(value: object) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[union-attr]
 
-    Optional fields: ``"document"`` (the gold passage must be in that document), ``"filters"``
-    (``{"country": [codes], "document": [ids], "year_from": Y, "year_to": Y}``, applied as the API
-    applies them), ``"split"`` (``"tuning"`` or ``"held_out"``) and ``"kind"`` (a label for reports).
-    Out-of-scope rows (``{"question", ...}`` without gold) come from ``out_of_scope`` when given.
+
+def load_jsonl_set(
+    path: Path,
+    corpus_dir: Path,
+    out_of_scope: Path | Sequence[Path] | None = None,
+    name: str | None = None,
+) -> QuestionSet:
+    """Our own format: ``{"question", "gold": [substrings], ...}`` rows, asked of ``corpus_dir``.
+
+    Optional fields: ``"answer"`` (the short answer: a string, or a list of the spans a reader accepts),
+    ``"split"`` (``"tune"`` or ``"held_out"``), ``"document"`` (the gold passage must be in that document),
+    ``"filters"`` (``{"country": [codes], "document": [ids], "year_from": Y, "year_to": Y}``, applied as the
+    API applies them) and ``"kind"`` (a label for reports). Out-of-scope rows (``{"question", "kind"?,
+    "split"?}`` without gold) come from the ``out_of_scope`` file(s) when given.
     """
     questions = []
     for number, row in enumerate(read_jsonl(path), 1):
-        gold = row.get("gold") or []
-        gold = [gold] if isinstance(gold, str) else list(gold)
+        gold = _strings(row.get("gold"))
         if not gold:
             raise ValueError(f"{path}: question without gold: {row.get('question')!r}")
         split = str(row.get("split", ""))
-        if split not in ("", "tuning", "held_out"):
-            raise ValueError(f"{path}, row {number}: split must be 'tuning' or 'held_out', not {split!r}")
+        if split not in ("", "tune", "held_out"):
+            raise ValueError(f"{path}, row {number}: split must be 'tune' or 'held_out', not {split!r}")
         questions.append(
             EvalQuestion(
                 row["question"],
                 gold_texts=tuple(gold),
+                answers=tuple(_strings(row.get("answer"))),
+                split=split,
                 document=row.get("document"),
                 filters=parse_filters(row.get("filters"), f"{path}, row {number}"),
-                split=split,
                 kind=str(row.get("kind", "")),
             )
         )
-    rows = read_jsonl(out_of_scope) if out_of_scope else []
+    files = [out_of_scope] if isinstance(out_of_scope, Path) else list(out_of_scope or [])
+    rows = [row for f in files for row in read_jsonl(f)]
     return QuestionSet(
         name or path.stem,
         questions,
         [row["question"] for row in rows],
         corpus_dir=corpus_dir,
         out_of_scope_kinds=[str(row.get("kind", "")) for row in rows],
+        out_of_scope_splits=[str(row.get("split", "")) for row in rows],
     )
 
 
@@ -167,7 +184,7 @@ def load_squad(path: Path) -> QuestionSet:
     path = path / "dev-v1.1.json" if path.is_dir() else path
     data = json.loads(path.read_text(encoding="utf-8"))
     passages: list[Passage] = []
-    documents: list[DocumentRecord] = []
+    documents: list[dict] = []
     questions: list[EvalQuestion] = []
     for article in data["data"]:
         title = article["title"].replace("_", " ")
@@ -176,7 +193,14 @@ def load_squad(path: Path) -> QuestionSet:
         for n, paragraph in enumerate(article["paragraphs"], start=1):
             pid = len(passages)
             passages.append(_passage(doc_id, title, n, paragraph["context"]))
-            questions.extend(EvalQuestion(qa["question"].strip(), gold_ids=frozenset({pid})) for qa in paragraph["qas"])
+            questions.extend(
+                EvalQuestion(
+                    qa["question"].strip(),
+                    gold_ids=frozenset({pid}),
+                    answers=tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []))),
+                )
+                for qa in paragraph["qas"]
+            )
     sources = {path.name: _file_hash(path), "loader": f"squad-{LOADER_VERSION}"}
     return QuestionSet("squad-dev", questions, [], passages, documents, sources)
 
@@ -215,7 +239,7 @@ def load_clapnq(folder: Path) -> QuestionSet:
     return QuestionSet("clapnq-dev", questions, oos, passages, list(documents.values()), sources, embed_context=True)
 
 
-def load_question_set(spec: str, corpus_dir: Path, out_of_scope: Path | None = None) -> QuestionSet:
+def load_question_set(spec: str, corpus_dir: Path, out_of_scope: Path | Sequence[Path] | None = None) -> QuestionSet:
     """A set from a path: a SQuAD json (or its folder), a ClapNQ folder, or a JSONL of our format."""
     path = Path(spec)
     if path.is_dir() and (path / "dev-v1.1.json").is_file() or path.name == "dev-v1.1.json":

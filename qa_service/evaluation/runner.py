@@ -17,12 +17,19 @@ from .report import format_table
 
 DEFAULT_SET = Path("tests/data/statement_questions.jsonl")
 DEFAULT_OUT_OF_SCOPE = Path("tests/data/statement_out_of_scope.jsonl")
+#: Without SETS, these are measured too: the speech as a speech and names said differently; factoids
+#: with short answers; with the near-miss out-of-scope questions beside the statement set's.
+DEFAULT_EXTRA_SETS = (
+    Path("tests/data/statement_structure_questions.jsonl"),
+    Path("tests/data/statement_factoid_questions.jsonl"),
+)
+DEFAULT_NEAR_MISS = Path("tests/data/statement_near_miss.jsonl")
 
 
 def run_cli(
     settings: Settings,
     specs: Sequence[str],
-    out_of_scope: str | None,
+    out_of_scope: Sequence[str] | None,
     limit: int | None,
     modes: Sequence[str],
     overrides: Sequence[str],
@@ -33,13 +40,15 @@ def run_cli(
 ) -> tuple[str, dict]:
     """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
     params = RankingParams.from_settings(settings, overrides)
+    oos_files = [Path(p) for p in out_of_scope or ()]
+    extra: list[str] = []
     if not specs:
         specs = [str(DEFAULT_SET)]
-        out_of_scope = out_of_scope or (str(DEFAULT_OUT_OF_SCOPE) if DEFAULT_OUT_OF_SCOPE.is_file() else None)
-    qsets = [
-        load_question_set(spec, settings.corpus_dir, Path(out_of_scope) if out_of_scope else None).sample(limit)
-        for spec in specs
-    ]
+        extra = [str(p) for p in DEFAULT_EXTRA_SETS if p.is_file()]
+        oos_files = oos_files or [p for p in (DEFAULT_OUT_OF_SCOPE, DEFAULT_NEAR_MISS) if p.is_file()]
+    qsets = [load_question_set(spec, settings.corpus_dir, oos_files).sample(limit) for spec in specs]
+    # The default extra sets share the statement's out-of-scope questions, counted once (with the first).
+    qsets += [load_question_set(spec, settings.corpus_dir).sample(limit) for spec in extra]
     if titles is not None:
         for qset in qsets:
             qset.embed_context = titles
@@ -93,6 +102,8 @@ def run_cli(
             lines.append(
                 f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}"
             )
+        for miss in report.span_misses[:misses]:
+            lines.append(f"  span miss [{report.name}]: {miss['question']}  got {miss['got']!r} want {miss['want']!r}")
     data = {
         "params": dataclasses.asdict(params),
         "model": encoder.identity,

@@ -140,14 +140,16 @@ def result_to_json(result: Result) -> dict:
 
 
 def answer_to_json(answer: Answer) -> dict:
-    """One answer: rank, fused score, passage text, highlighted sentence, source (with the document's
-    metadata), score parts, and with answers grouped by document the document's next best passages."""
+    """One answer: rank, fused score, passage text, highlighted sentence, short answer (the span that answers
+    a factoid question, or null), source (with the document's metadata), score parts, and with answers
+    grouped by document the document's next best passages."""
     p = answer.passage
     body = {
         "rank": answer.rank,
         "score": answer.score,
         "text": p.text,
         "highlight": {"text": answer.highlight.text, "start": answer.highlight.start, "end": answer.highlight.end},
+        "answer": answer.short_answer.to_dict() if answer.short_answer else None,
         "source": {
             "document": p.doc_id,
             "title": p.doc_title,

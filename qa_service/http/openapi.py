@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ranking import RankingParams
+from ..ranking import SHORT_ANSWER_KINDS, RankingParams
 from ..settings import Settings
 from .feedback import MAX_COMMENT_CHARS, MAX_DOCUMENT_CHARS, MAX_PASSAGE
 from .validation import FILTER_LIMITS, QUESTION_PATTERN
@@ -318,6 +318,26 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                 "took_ms": {"type": "number", "description": "Time spent answering, in milliseconds."},
             },
         },
+        "ShortAnswer": {
+            "type": "object",
+            "required": ["text", "start", "end", "kind"],
+            "description": "A span of the passage: `text` = passage text[start:end] (Unicode code points).",
+            "properties": {
+                "text": {"type": "string"},
+                "start": {"type": "integer", "minimum": 0},
+                "end": {"type": "integer", "minimum": 0},
+                "kind": {
+                    "type": "string",
+                    "enum": list(SHORT_ANSWER_KINDS),
+                    "description": "What the question asked for.",
+                },
+                "value": {
+                    "description": "The span's value when it reads as one: an ISO date (YYYY-MM-DD) for a full "
+                    "date, an integer for a year or a number ('twelve' → 12); otherwise null.",
+                    "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}],
+                },
+            },
+        },
         "Answer": {
             "type": "object",
             "required": ["score", "text", "highlight", "source"],
@@ -346,6 +366,15 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                         "start": {"type": "integer", "minimum": 0},
                         "end": {"type": "integer", "minimum": 0},
                     },
+                },
+                "answer": {
+                    "oneOf": [{"$ref": "#/components/schemas/ShortAnswer"}, {"type": "null"}],
+                    "description": "The short answer: the span of `text` that answers a question asking for a "
+                    "date, a year, a month, a number or an amount, a person, a post, an organisation, a place "
+                    "or a country ('When did Kazakhstan accede to ...?' → 'September 16, 2005'). Found by "
+                    "rules over the question's wording and the passage's best sentences; null when the question "
+                    "asks for no such thing, when the rules are unsure (no span rather than a wrong one), and "
+                    "on every answer of a result flagged `no_answer`.",
                 },
                 "source": {
                     "type": "object",

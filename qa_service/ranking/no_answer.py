@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .bm25 import LexicalIndex, stemmer, words
+from .short_answer import NAME_KINDS, ShortAnswer, checked_kind, holds_kind
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,29 @@ class NoAnswerRule:
         lexical: LexicalIndex,
         names: CorpusNames,
         best_texts: Sequence[str],
+        spans: Sequence[ShortAnswer | None] | None = None,
     ) -> Evidence:
         """The evidence for one question: its best dense and sentence cosines, the lexical coverage, the
-        names the corpus lacks, and whether ``best_texts`` (the best passages) hold the kind of answer it
-        asks for."""
+        names the corpus lacks, and whether the best passages hold the kind of answer it asks for.
+
+        With ``spans`` (the short answer found in each of ``best_texts``), a question asking for a date, a
+        number, a person, a place, ... is missing its answer when no best passage holds a span of that kind
+        near the question's words, or when the passage that does lacks a name the question gives ("Who is
+        the Permanent Representative of Kyrgyzstan?" is not answered by Kazakhstan's). Without, the
+        passages are searched for any number or date a "how many"/"when" question asks for."""
         coverage = lexical.coverage(question)
-        kind = expected_answer(question)
-        missing = kind if kind and not any(holds_answer(text, kind) for text in best_texts) else None
+        if spans is not None:
+            kind = checked_kind(question)
+            # Figures must stand near the question's words; names (who, where) may be anywhere in the passage.
+            answered = [
+                text
+                for text, span in zip(best_texts, spans)
+                if span is not None or (kind in NAME_KINDS and holds_kind(text, kind))
+            ]
+            missing = kind if kind and not any(names.all_in(question, text) for text in answered) else None
+        else:
+            kind = expected_answer(question)
+            missing = kind if kind and not any(holds_answer(text, kind) for text in best_texts) else None
         return Evidence(
             round(dense, 4),
             round(sentence, 4),
@@ -140,6 +157,11 @@ def _acronyms(text: str) -> set[str]:
     return found
 
 
+def _begins(name: str, known: set[str]) -> bool:
+    """Whether a known word begins ``name`` and differs by a suffix of at most three letters ("Asian", "Asia")."""
+    return len(name) >= 5 and any(name[:k] in known for k in range(max(4, len(name) - 3), len(name)))
+
+
 class CorpusNames:
     """The words, stems and implied acronyms of a corpus, to tell the names a question uses that it lacks."""
 
@@ -147,6 +169,22 @@ class CorpusNames:
         self._words = {w.lower() for t in texts for w, _, _ in words(t)}
         self._acronyms = set().union(*(_acronyms(t) for t in texts)) if texts else set()
         self._knows_term = knows_term
+
+    @staticmethod
+    def all_in(question: str, text: str) -> bool:
+        """Whether every name of the question (capitalised words, figures) occurs in ``text``; a name also
+        counts when a word of the text begins it ("Asian" in a text that says "Asia")."""
+        stem = stemmer()
+        have = {w.lower() for w, _, _ in words(text)}
+        stems = {stem.stemWord(w) for w in have}
+        for name in _name_tokens(question):
+            lower = name.lower()
+            if len(name) <= 2 or lower in have or stem.stemWord(lower) in stems or _begins(lower, have):
+                continue
+            if name.isupper() and name in _acronyms(text):
+                continue
+            return False
+        return True
 
     def unknown(self, question: str) -> list[str]:
         """Names and numbers in the question (capitalised words, years, figures) the corpus never mentions.
@@ -160,7 +198,7 @@ class CorpusNames:
             lower = name.lower()
             if lower in self._words or self._knows_term(stem.stemWord(lower)):
                 continue
-            if name.isupper() and name in self._acronyms:
+            if name.isupper() and name in self._acronyms or _begins(lower, self._words):
                 continue
             out.append(name)
         return out

@@ -32,6 +32,8 @@ class RankingParams:
     no_answer_threshold: float = Settings.no_answer_threshold
     sentence_coef: float = 0.0
     coverage_coef: float = 0.0
+    # Added to the score of the passages of the role a question about the speech asks for (roles.py).
+    role_bonus: float = 0.1
     evidence_passages: int = 1  # how many of the best passages are searched for the number/date a question asks for
 
     @classmethod

@@ -23,7 +23,9 @@ cosine and BM25, mixed), ``dense`` and ``bm25``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,6 +38,8 @@ from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
+from .roles import asked_role
+from .short_answer import ShortAnswer, answer_kind, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
 ANSWER_CACHE = 4096
@@ -66,6 +70,7 @@ class Answer:
     passage_id: int = -1  # position of the passage in the index
     metadata: dict | None = None  # the document's metadata (title, country, year, speaker, ...)
     more: tuple[Answer, ...] = ()  # with answers grouped by document: the document's next best passages
+    short_answer: ShortAnswer | None = None  # the span of the passage that answers a factoid question
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class Retriever:
         self._windows_of = group_rows(index.window_passage, n)
         self._sentences_of = group_rows(index.sentence_passage, n)
         self._normalised_text = [fold(p.text) for p in index.passages]
+        roles = np.array([p.role for p in index.passages], dtype=object)
+        self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
         # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
         # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
         self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
@@ -183,12 +190,16 @@ class Retriever:
         lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
         lexical_top = lexical_top[lexical_all[lexical_top] > 0]
 
+        role = asked_role(question) if mode == "full" and params.role_bonus else None
+        role_ids = self._role_ids.get(role, np.zeros(0, np.int64)) if role else np.zeros(0, np.int64)
+        if allowed is not None and len(role_ids):
+            role_ids = role_ids[allowed[role_ids]]
         if mode == "dense":
             candidates = dense_ids
         elif mode == "bm25":
             candidates = lexical_top if len(lexical_top) else dense_ids
         else:
-            candidates = np.union1d(dense_ids, lexical_top)
+            candidates = np.union1d(np.union1d(dense_ids, lexical_top), role_ids)
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
@@ -204,22 +215,35 @@ class Retriever:
         else:
             fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(question))
 
+        if len(role_ids):
+            fused = fused + params.role_bonus * np.isin(candidates, role_ids)
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
+        question_terms = set(terms(question))
+        kind = answer_kind(question)
         evidence = self._evidence(
-            question, dense_scores, sentence, [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
+            question,
+            dense_scores,
+            sentence,
+            [int(candidates[i]) for i in chosen[: self.params.evidence_passages]],
+            lambda pid: self._short_answer(
+                question,
+                self.index.passages[pid],
+                self._scored_sentences(self.index.passages[pid], pid, query, question_terms),
+                kind,
+            ),
         )
         chosen = chosen[:top_k]
-        question_terms = set(terms(question))
 
         def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
             pid = int(candidates[pos])
             passage = self.index.passages[pid]
+            scored = self._scored_sentences(passage, pid, query, question_terms)
             return Answer(
                 rank=rank,
                 score=round(float(fused[pos]), 4),
                 passage=passage,
-                highlight=self._highlight(passage, pid, query, question_terms),
+                highlight=self._highlight(passage, scored),
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
@@ -227,6 +251,7 @@ class Retriever:
                 passage_id=pid,
                 metadata=self._metadata(passage.doc_id),
                 more=more,
+                short_answer=self._short_answer(question, passage, scored, kind),
             )
 
         if group_by_document:
@@ -238,14 +263,36 @@ class Retriever:
         else:
             answers = [answer(rank, pos) for rank, pos in enumerate(chosen, start=1)]
         no_answer = self.no_answer(evidence)
+        if no_answer:  # no span when the corpus does not seem to answer
+            answers = [
+                dataclasses.replace(
+                    a, short_answer=None, more=tuple(dataclasses.replace(m, short_answer=None) for m in a.more)
+                )
+                for a in answers
+            ]
         return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
+
+    def read(self, question: str, passage_id: int) -> tuple[Highlight, ShortAnswer | None]:
+        """The highlight and short answer of one passage for ``question``, whatever its rank (for
+        measuring the short answers on a given passage)."""
+        passage = self.index.passages[passage_id]
+        scored = self._scored_sentences(passage, passage_id, self.encoder.encode_query(question), set(terms(question)))
+        return self._highlight(passage, scored), self._short_answer(question, passage, scored, answer_kind(question))
 
     def no_answer(self, evidence: Evidence) -> bool:
         """Whether the no-answer rule flags a question with this evidence."""
         return self.rule.flags(evidence)
 
-    def _evidence(self, question: str, dense_scores: np.ndarray, sentence: np.ndarray, best: list[int]) -> Evidence:
-        """The signals of the no-answer rule for one question (``best``: the top passages' ids)."""
+    def _evidence(
+        self,
+        question: str,
+        dense_scores: np.ndarray,
+        sentence: np.ndarray,
+        best: list[int],
+        short_answer: Callable[[int], ShortAnswer | None],
+    ) -> Evidence:
+        """The signals of the no-answer rule for one question (``best``: the top passages' ids;
+        ``short_answer``: the span a passage gives the question)."""
         return self.rule.evidence(
             question,
             float(dense_scores[0]) if len(dense_scores) else 0.0,
@@ -253,6 +300,7 @@ class Retriever:
             self.lexical,
             self.names,
             [self.index.passages[i].text for i in best],
+            [short_answer(i) for i in best],
         )
 
     # -- filters and groups ------------------------------------------------------------------------
@@ -339,22 +387,45 @@ class Retriever:
                 break
         return chosen
 
-    def _highlight(self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]) -> Highlight:
-        """The sentence that best answers: highest cosine, nudged by shared content words."""
+    def _scored_sentences(
+        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
+    ) -> list[tuple[int, int, float]]:
+        """Each sentence of a passage as ``(start, end, score)``: its cosine with the question, nudged by the
+        share of the question's content words it holds."""
         rows = self._sentences_of[pid]
         if not len(rows):
-            return Highlight(passage.text, 0, len(passage.text), 0.0)
+            return []
         cosines = self.index.sentence_vectors[rows] @ query
-        best_score, best_span = -2.0, passage.sentences[0]
+        out = []
         for cosine, row in zip(cosines.tolist(), rows.tolist()):
             a, b = passage.sentences[int(self.index.sentence_number[row])]
             sentence_terms = self._sentence_terms(pid, a, b)
             overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
-            score = cosine + 0.1 * overlap
+            out.append((a, b, cosine + 0.1 * overlap))
+        return out
+
+    @staticmethod
+    def _highlight(passage: Passage, scored: list[tuple[int, int, float]]) -> Highlight:
+        """The sentence that best answers: highest cosine, nudged by shared content words."""
+        if not scored:
+            return Highlight(passage.text, 0, len(passage.text), 0.0)
+        best_score, best_span = -2.0, passage.sentences[0]
+        for a, b, score in scored:
             if score > best_score:
                 best_score, best_span = score, (a, b)
         a, b = best_span
         return Highlight(passage.text[a:b], a, b, round(float(best_score), 4))
+
+    @staticmethod
+    def _short_answer(
+        question: str, passage: Passage, scored: list[tuple[int, int, float]], kind: str | None
+    ) -> ShortAnswer | None:
+        """The span that answers a factoid question; a letterhead block is read whole (its lines are one unit)."""
+        if kind is None or not scored:
+            return None
+        if passage.kind == "block":
+            scored = [(0, len(passage.text), max(score for _, _, score in scored))]
+        return find_short_answer(question, passage.text, scored, kind)
 
 
 def _ms(started: float) -> float:

@@ -123,6 +123,7 @@
           `Passage ${source.passage}, ` + (first === last ? `line ${first}` : `lines ${first}–${last}`)),
       ),
       sourceLine(source),
+      ...(answer.answer ? [h("p", { class: "short-answer" }, h("strong", null, answer.answer.text))] : []),
       passageText(answer),
       moreList(answer.more),
       feedbackBlock(answer, question),
