@@ -322,22 +322,37 @@ class Retriever:
         return max_by_group(cosines, [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
-        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones."""
-        chosen: list[int] = []
-        kept_vectors: list[np.ndarray] = []
-        kept_texts: set[str] = set()
-        for pos in order.tolist():
-            pid = int(candidates[pos])
-            vector = self.index.passage_vectors[pid]
-            text = self._normalised_text[pid]
-            if text in kept_texts or any(float(v @ vector) >= self.params.duplicate_cosine for v in kept_vectors):
-                continue
-            chosen.append(pos)
-            kept_vectors.append(vector)
-            kept_texts.add(text)
-            if len(chosen) == top_k:
-                break
-        return chosen
+        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
+
+        A candidate is a near-duplicate of a better one kept when their passage vectors' cosine reaches
+        ``duplicate_cosine`` or their normalised texts are equal. The cosines come from one matrix product
+        over a prefix of the ranking (doubled until ``top_k`` are kept), not from a loop over pairs.
+        """
+        size = min(len(order), max(2 * top_k, 16))
+        while True:
+            prefix = order[:size]
+            earlier = self._earlier_duplicates(candidates[prefix])
+            chosen: list[int] = []
+            kept = np.zeros(len(prefix), dtype=bool)
+            for i, pos in enumerate(prefix.tolist()):
+                if earlier[i].any() and (earlier[i] & kept).any():
+                    continue
+                kept[i] = True
+                chosen.append(pos)
+                if len(chosen) == top_k:
+                    return chosen
+            if size == len(order):
+                return chosen
+            size = min(len(order), 2 * size)
+
+    def _earlier_duplicates(self, pids: np.ndarray) -> np.ndarray:
+        """``out[i, j]``: passage ``pids[j]``, ranked before ``pids[i]``, is a near-duplicate of it."""
+        vectors = self.index.passage_vectors[pids]
+        near = (vectors @ vectors.T) >= self.params.duplicate_cosine
+        codes: dict[str, int] = {}
+        text_code = np.array([codes.setdefault(self._normalised_text[p], len(codes)) for p in pids.tolist()])
+        near |= text_code[:, None] == text_code[None, :]
+        return np.tril(near, k=-1)
 
     def _highlight(self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]) -> Highlight:
         """The sentence that best answers: highest cosine, nudged by shared content words."""
