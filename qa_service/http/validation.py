@@ -295,9 +295,10 @@ def _close(
         exact = [key]
         if strip_suffix and "." in key:
             exact.append(key.rsplit(".", 1)[0])
-        matches = [k for k in exact if k in folded] or difflib.get_close_matches(key, list(folded), n=SUGGESTED)
-        if prefixes:
-            matches += [k for k in folded if len(k) >= 2 and key.startswith(k) and k not in matches]
+        matches = [k for k in exact if k in folded]
+        if not matches:
+            starts = [k for k in folded if len(k) >= 2 and key.startswith(k)] if prefixes else []
+            matches = starts + difflib.get_close_matches(key, list(folded), n=SUGGESTED)
         for match in matches:
             if folded[match] not in found:
                 found.append(folded[match])

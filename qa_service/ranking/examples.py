@@ -27,12 +27,12 @@ def derive_examples(documents: list[DocumentRecord], passages: list[Passage], co
         if name and speaker and doc.year:
             questions.append(f"Who spoke for {name} in {doc.year}?")
             break
-    for phrase in _topics(documents, passages, count - len(questions)):
+    for phrase in _topics(passages, count - len(questions)):
         questions.append(f"What is said about {phrase}?")
     return questions[:count]
 
 
-def _topics(documents: list[DocumentRecord], passages: list[Passage], count: int) -> list[str]:
+def _topics(passages: list[Passage], count: int) -> list[str]:
     """The ``count`` two-word phrases most documents use (all of one document's, with one document)."""
     if count <= 0:
         return []
@@ -44,11 +44,15 @@ def _topics(documents: list[DocumentRecord], passages: list[Passage], count: int
         for a, b in zip(words, words[1:]):
             if _topic_word(a, stop) and _topic_word(b, stop):
                 found[f"{a} {b}"] += 1
-    spread: Counter[str] = Counter()
-    for found in per_document.values():
-        spread.update(found.keys() if len(per_document) > 1 else found)
-    most = max(1, int(COMMON_SHARE * len(per_document))) if len(per_document) > 2 else len(per_document) + 10**9
-    ranked = [phrase for phrase, n in spread.most_common() if n <= most and (n > 1 or len(per_document) == 1)]
+    documents = len(per_document)
+    if documents == 1:  # one document: its most frequent phrases
+        ranked = [phrase for phrase, _ in next(iter(per_document.values())).most_common()]
+    else:  # phrases in more than one document, not in nearly all (two of three still tell them apart)
+        spread: Counter[str] = Counter()
+        for found in per_document.values():
+            spread.update(found.keys())
+        most = max(2, int(COMMON_SHARE * documents))
+        ranked = [phrase for phrase, n in spread.most_common() if 1 < n <= most]
     chosen: list[str] = []
     for phrase in ranked:  # no two phrases sharing a word: five different topics
         if not any(set(phrase.split()) & set(other.split()) for other in chosen):
