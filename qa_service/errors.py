@@ -5,21 +5,30 @@ from __future__ import annotations
 
 
 class ApiError(Exception):
-    """A request the service refuses, with its status, a stable code, a message for people and headers."""
+    """A request the service refuses, with its status, a stable code, a message for people, headers and,
+    for a value the service does not know, the close ones it does (``suggestions``)."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        suggestions: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.suggestions = list(suggestions) if suggestions is not None else None
 
 
 class BadRequest(ApiError):
     """The request is malformed or a field has a value the service does not accept."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(400, code, message)
+    def __init__(self, code: str, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(400, code, message, suggestions=suggestions)
 
 
 class Unauthorized(ApiError):

@@ -120,11 +120,21 @@ def test_filters_restrict_the_answers(mclient, filters, documents):
         assert body["no_answer"] is True
 
 
-@pytest.mark.parametrize("body", [{"document": "NOPE_1_2000"}, {"country": "XXX"}, {"country": ["XXX", "YYY"]}])
-def test_filters_naming_nothing_the_corpus_has_give_no_answers(mclient, body):
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"document": "NOPE_1_2000"}, "unknown_document"),
+        ({"country": "XXX"}, "unknown_country"),
+        ({"country": ["XXX", "YYY"]}, "unknown_country"),
+        ({"country": ["KAZ", "YYY"]}, "unknown_country"),
+    ],
+)
+def test_filters_naming_what_the_corpus_lacks_are_400(mclient, body, code):
+    """Names the corpus does not have are refused, not answered with nothing (tests/test_collection_page.py
+    checks the messages and suggestions)."""
     r = _ask(mclient, **body)
-    assert r.status_code == 200
-    assert r.get_json()["answers"] == [] and r.get_json()["no_answer"] is True
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == code
 
 
 def test_get_filters_are_comma_separated(mclient):
@@ -219,6 +229,6 @@ def test_cli_ask_takes_the_same_filters(runner, monkeypatch, settings, retriever
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert [a["source"]["metadata"]["country"] for a in body["answers"]] == ["KAZ", "KAZ"]
-    nothing = runner.invoke(main, ["ask", "--json", "--country", "USA", "Who spoke?"])
-    assert nothing.exit_code == 0 and json.loads(nothing.stdout)["answers"] == []
+    unknown = runner.invoke(main, ["ask", "--json", "--country", "Kazakhstan", "Who spoke?"])
+    assert unknown.exit_code == 2 and "Did you mean KAZ?" in unknown.output
     assert runner.invoke(main, ["ask", "--year-from", "20210", "Who spoke?"]).exit_code == 2

@@ -31,6 +31,16 @@ def country_of(metadata: dict[str, Any]) -> str:
     return str(metadata.get("country", "") or "").strip().upper()
 
 
+def country_name_of(metadata: dict[str, Any]) -> str:
+    """A document's country name from its metadata (``country_name``, as the UNGD importer writes it), or ""."""
+    return str(metadata.get("country_name", "") or "").strip()
+
+
+def country_label(code: str, name: str = "") -> str:
+    """How people read a country: "Kazakhstan (KAZ)" when its name is known, the code alone otherwise."""
+    return f"{name} ({code})" if name and code and name.upper() != code.upper() else (code or name)
+
+
 def year_of(metadata: dict[str, Any]) -> int:
     """A document's year from its metadata (an integer or a string of digits), 0 when unknown."""
     value = metadata.get("year")

@@ -19,7 +19,7 @@ from . import metrics
 from .feedback import parse_feedback_json, store_feedback
 from .openapi import openapi_document
 from .state import service
-from .validation import AskRequest, decode_json_body, parse_ask_args, parse_ask_json
+from .validation import AskRequest, check_known_names, decode_json_body, parse_ask_args, parse_ask_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -72,7 +72,10 @@ def ask() -> Response:
 
 
 def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
-    """Answer a validated request with its filters (a filter that matches no document gives no answers)."""
+    """Answer a validated request with its filters. A document or country the corpus does not have is
+    refused (400, with close matches); known ones that match no document together (a year range, say)
+    give no answers."""
+    check_known_names(request_.filter, retriever.facets())
     filters = None if request_.filter.is_empty() else request_.filter
     result = retriever.ask(
         request_.question, request_.top_k, filters=filters, group_by_document=request_.group_by_document

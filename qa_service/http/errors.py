@@ -38,14 +38,17 @@ _CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """The JSON body and status of an error."""
-    response = jsonify({"error": {"code": code, "message": message, "request_id": request_id()}})
+def error_response(status: int, code: str, message: str, suggestions: list[str] | None = None) -> Response:
+    """The JSON body and status of an error (with ``suggestions`` when the error has them)."""
+    error = {"code": code, "message": message, "request_id": request_id()}
+    if suggestions is not None:
+        error["suggestions"] = suggestions
+    response = jsonify({"error": error})
     response.status_code = status
     return response
 
 
-def _error_page(status: int, code: str, message: str) -> Response:
+def _error_page(status: int, code: str, message: str, suggestions: list[str] | None = None) -> Response:
     """JSON, or a small page when a browser asks for a page outside the API."""
     if _wants_html():
         return Response(
@@ -53,7 +56,7 @@ def _error_page(status: int, code: str, message: str) -> Response:
             status=status,
             mimetype="text/html",
         )
-    return error_response(status, code, message)
+    return error_response(status, code, message, suggestions)
 
 
 def _wants_html() -> bool:
@@ -68,7 +71,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        response = _error_page(exc.status, exc.code, exc.message)
+        response = _error_page(exc.status, exc.code, exc.message, exc.suggestions)
         response.headers.update(exc.headers)
         return response
 

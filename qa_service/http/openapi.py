@@ -74,15 +74,17 @@ def openapi_document(settings: Settings) -> dict:
         "document": {
             **names(*FILTER_LIMITS["document"]),
             "description": (
-                "Only these documents (ids, as in /api/v1/documents; an id the corpus does not have matches"
-                " nothing). In a query string: comma-separated."
+                "Only these documents (ids, as in /api/v1/documents). An id the corpus does not have is refused"
+                " with 400 `unknown_document`, its close matches in `error.suggestions`. In a query string:"
+                " comma-separated."
             ),
         },
         "country": {
             **names(*FILTER_LIMITS["country"]),
             "description": (
-                "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ). In a "
-                "query string: comma-separated."
+                "Only documents of these countries (ISO codes in the documents' metadata, e.g. KAZ; any case)."
+                " A code no document has (or a country's name) is refused with 400 `unknown_country`, the codes"
+                " whose code or country name is close in `error.suggestions`. In a query string: comma-separated."
             ),
         },
         "year_from": {
@@ -110,7 +112,12 @@ def openapi_document(settings: Settings) -> dict:
         },
     }
     errors = {
-        "400": _error("Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object."),
+        "400": _error(
+            "Missing, empty or invalid field, a duplicate field, or a body that is not a JSON object; or a"
+            " `document` or `country` the corpus does not have (codes `unknown_document`, `unknown_country`:"
+            " the request is well formed, the names are not in this corpus; close matches in"
+            " `error.suggestions`)."
+        ),
         "404": _error("Unknown route."),
         "405": _error("Method not allowed."),
         "413": _error(f"Body over {settings.max_body_bytes} bytes."),
@@ -505,6 +512,12 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                     "properties": {
                         "code": {"type": "string"},
                         "message": {"type": "string"},
+                        "suggestions": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "With `unknown_document` or `unknown_country`: the corpus's ids or "
+                            "codes close to what was asked, best first (may be empty).",
+                        },
                         "request_id": {
                             "type": "string",
                             "description": "The request's id, also in the X-Request-ID header and the access "

@@ -10,11 +10,13 @@ that answers can be shared and back/forward work. The markup of an answer is bui
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
+from ..corpus import country_label, country_name_of, country_of, read_examples
 from ..errors import ApiError
 from ..ranking.bm25 import words as _words
 from .api import ask_with
@@ -22,15 +24,12 @@ from .feedback import parse_feedback_form, store_feedback
 from .state import service
 from .validation import FILTER_FIELDS, parse_ask_args
 
+log = logging.getLogger(__name__)
+
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
-EXAMPLES = (
-    "Who delivered the statement, and when?",
-    "When did Kazakhstan accede to the nuclear terrorism convention?",
-    "What does Kazakhstan see as root causes of terrorism?",
-    "Which regional organisation in Asia is mentioned?",
-    "What did the religious leaders' congress agree on?",
-)
+#: Problems with a corpus's examples.json already logged (each once, not on every page view).
+_warned: set[str] = set()
 
 #: The query parameters that say which mark was just recorded (the thank-you notice).
 THANKS_PARAMS = ("fb_doc", "fb_p")
@@ -49,12 +48,29 @@ def human_date(value: object) -> str:
 
 
 def corpus_header() -> dict:
-    """What the page header says about the corpus: the one document's title, speaker and date, or a count.
+    """What the page header says about the corpus: the one document's title, speaker and date, or a count,
+    and the words that fit one document or many (``kicker``, ``what``, ``no_answer``).
 
     With several documents the header names how many there are; each answer names its own document.
     """
     documents = service().retriever.documents()
-    header = {"title": "", "speaker": "", "post": "", "date": "", "date_text": "", "agenda": "", "document": ""}
+    one = len(documents) == 1
+    header = {
+        "title": "",
+        "speaker": "",
+        "post": "",
+        "date": "",
+        "date_text": "",
+        "agenda": "",
+        "document": "",
+        "kicker": "Ask the statement" if one else "Ask the collection",
+        "what": "the statement" if one else "the statements",
+        "no_answer": (
+            "The statement does not seem to answer this question."
+            if one
+            else "None of the statements seems to answer this question."
+        ),
+    }
     if len(documents) == 1:
         doc = documents[0]
         meta = doc.metadata
@@ -99,7 +115,7 @@ def index() -> tuple[str, int]:
     page = render_template(
         "index.html",
         corpus=corpus_header(),
-        examples=EXAMPLES,
+        examples=page_examples(),
         question=question,
         top_k=top_k,
         top_k_choices=choices,
@@ -112,6 +128,21 @@ def index() -> tuple[str, int]:
         thanks=_thanks(),
     )
     return page, 400 if error else 200
+
+
+def page_examples() -> list[str]:
+    """The example questions under the form: the corpus's own (``examples.json`` beside its documents,
+    read again when it changes), else derived from the documents. A file that cannot be used is logged
+    once and the derived examples are shown instead."""
+    state = service()
+    try:
+        own = read_examples(state.settings.corpus_dir, state.settings.max_question_chars)
+    except ValueError as exc:
+        if str(exc) not in _warned:
+            _warned.add(str(exc))
+            log.warning("ignoring the corpus's example questions: %s", exc)
+        own = None
+    return own if own is not None else state.retriever.examples()
 
 
 def _page_url(params) -> str:
@@ -169,6 +200,13 @@ def document(doc_id: str) -> str:
         passages=passages,
         marked=marked,
     )
+
+
+@web.app_template_filter("country_text")
+def country_text(answer) -> str:
+    """An answer's country as people read it: "Kazakhstan (KAZ)", or the code alone without a name."""
+    meta = answer.metadata or {}
+    return country_label(country_of(meta), country_name_of(meta))
 
 
 @web.app_template_filter("marked_parts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 import unicodedata
@@ -164,7 +165,7 @@ def _comma_list(field: str, raw: str | None) -> list[str] | None:
 def _names(field: str, value: Any) -> frozenset[str] | None:
     """A filter of names: a string or a list of strings (None when absent or empty).
 
-    A name the corpus does not have is not an error: it matches nothing.
+    Whether the corpus has them is checked against its facets by :func:`check_known_names`.
     """
     if value is None or value == "" or value == []:
         return None
@@ -232,3 +233,90 @@ def _check_top_k(top_k: int, max_top_k: int) -> int:
     if not 1 <= top_k <= max_top_k:
         raise BadRequest("invalid_top_k", f"top_k must be an integer from 1 to {max_top_k}; got {top_k}.")
     return top_k
+
+
+#: How many names an error lists, and how many close matches it suggests.
+LISTED_NAMES = 8
+SUGGESTED = 3
+
+
+def check_known_names(filter_: Filter, facets: dict) -> None:
+    """Refuse a document id or a country code the corpus does not have (400 ``unknown_document`` or
+    ``unknown_country``), saying what is accepted and suggesting close matches: for a document, ids close
+    to it (the file name with its extension finds its id); for a country, codes whose code or country name
+    is close to it (``Kazakhstan`` finds ``KAZ``).
+
+    Args:
+        facets: ``Retriever.facets()`` of the corpus being asked.
+    """
+    if filter_.documents:
+        ids = [d["id"] for d in facets["documents"]]
+        unknown = sorted(filter_.documents - set(ids))
+        if unknown:
+            close = _close(unknown, {doc_id: doc_id for doc_id in ids}, strip_suffix=True)
+            raise BadRequest(
+                "unknown_document",
+                f"No document with id {_quoted(unknown)} in this corpus."
+                + (f" Did you mean {_either(close)}?" if close else "")
+                + f" document takes ids as GET /api/v1/documents lists them ({_sample(ids)}).",
+                close,
+            )
+    if filter_.countries:
+        countries = facets["countries"]
+        codes = [c["code"] for c in countries]
+        unknown = sorted(filter_.countries - set(codes))
+        if unknown:
+            names = {c["code"]: c["code"] for c in countries}
+            names.update({c["name"]: c["code"] for c in countries if c["name"]})
+            close = _close(unknown, names, prefixes=True)
+            labels = {c["code"]: c["label"] for c in countries}
+            raise BadRequest(
+                "unknown_country",
+                f"No document of country {_quoted(unknown)} in this corpus."
+                + (f" Did you mean {_either([labels[code] for code in close])}?" if close else "")
+                + f" country takes the ISO codes of the documents' metadata ({_sample(codes)}).",
+                close,
+            )
+
+
+def _close(
+    unknown: list[str], choices: dict[str, str], strip_suffix: bool = False, prefixes: bool = False
+) -> list[str]:
+    """The values (of ``choices``, keyed by what is compared) close to any of ``unknown``, best first,
+    compared without case; a match without case or without a file suffix is the only one given. With
+    ``prefixes``, a key that begins the unknown name counts as close too (a country's code, in a corpus
+    without country names: ``KAZ`` for ``Kazakhstan``)."""
+    folded: dict[str, str] = {}
+    for key, value in choices.items():
+        folded.setdefault(key.casefold(), value)
+    found: list[str] = []
+    for name in unknown:
+        key = name.casefold()
+        exact = [key]
+        if strip_suffix and "." in key:
+            exact.append(key.rsplit(".", 1)[0])
+        matches = [k for k in exact if k in folded]
+        if not matches:
+            starts = [k for k in folded if len(k) >= 2 and key.startswith(k)] if prefixes else []
+            matches = starts + difflib.get_close_matches(key, list(folded), n=SUGGESTED)
+        for match in matches:
+            if folded[match] not in found:
+                found.append(folded[match])
+    return found[:SUGGESTED]
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names[:LISTED_NAMES]) + (" ..." if len(names) > LISTED_NAMES else "")
+
+
+def _sample(names: list[str]) -> str:
+    """The accepted names, all of them when few, else the first ones and how many there are."""
+    if not names:
+        return "this corpus has none"
+    if len(names) <= LISTED_NAMES:
+        return ", ".join(names)
+    return f"{len(names)} in all, e.g. {', '.join(names[:LISTED_NAMES])}"

@@ -31,10 +31,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..corpus import MAX_COUNTRY_CHARS, MAX_ID_CHARS, DocumentRecord, Passage, context_prefix, fold
+from ..corpus import (
+    MAX_COUNTRY_CHARS,
+    MAX_ID_CHARS,
+    DocumentRecord,
+    Passage,
+    context_prefix,
+    country_label,
+    country_name_of,
+    fold,
+)
 from ..encoders import Encoder
 from ..index import Filter, IndexData
 from .bm25 import LexicalIndex, match_words, stemmed_words, terms
+from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
@@ -114,6 +124,7 @@ class Retriever:
         self._documents = {d.id: d for d in index.documents}
         self._passage_attributes = index.passage_attributes()
         self._facets: dict | None = None
+        self._examples: list[str] | None = None
         # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
         # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
         mean = np.asarray(index.passage_vectors, dtype=np.float32).mean(axis=0) if n else None
@@ -141,20 +152,33 @@ class Retriever:
         return doc, [p for p in self.index.passages if p.doc_id == doc_id]
 
     def facets(self) -> dict:
-        """What the corpus can be filtered by: document ids and titles, countries, and the year range."""
+        """What the corpus can be filtered by: document ids and titles; countries, each as ``code``,
+        ``name`` (from the documents' ``country_name``, "" when none gives it) and ``label``
+        ("Kazakhstan (KAZ)", or the code alone); and the year range."""
         if self._facets is None:
             years = [d.year for d in self.index.documents if d.year]
-            # Only what the filters take (a hand-made corpus may hold longer ids; the build warns of them).
+            names: dict[str, str] = {}
+            for d in self.index.documents:
+                # Only what the filters take (a hand-made corpus may hold longer ids; the build warns of them).
+                if d.country and len(d.country) <= MAX_COUNTRY_CHARS:
+                    names[d.country] = names.get(d.country) or country_name_of(d.metadata)
             self._facets = {
                 "documents": [
                     {"id": d.id, "title": d.title} for d in self.index.documents if len(d.id) <= MAX_ID_CHARS
                 ],
-                "countries": sorted(
-                    {d.country for d in self.index.documents if d.country and len(d.country) <= MAX_COUNTRY_CHARS}
-                ),
+                "countries": [
+                    {"code": code, "name": names[code], "label": country_label(code, names[code])}
+                    for code in sorted(names)
+                ],
                 "years": [min(years), max(years)] if years else [],
             }
         return self._facets
+
+    def examples(self) -> list[str]:
+        """Example questions derived from the documents (for a corpus without its own examples)."""
+        if self._examples is None:
+            self._examples = derive_examples(self.index.documents, self.index.passages)
+        return list(self._examples)
 
     def _metadata(self, doc_id: str) -> dict:
         doc = self._documents.get(doc_id)
@@ -370,22 +394,37 @@ class Retriever:
         return max_by_group(cosines, [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
-        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones."""
-        chosen: list[int] = []
-        kept_vectors: list[np.ndarray] = []
-        kept_texts: set[str] = set()
-        for pos in order.tolist():
-            pid = int(candidates[pos])
-            vector = self.index.passage_vectors[pid]
-            text = self._normalised_text[pid]
-            if text in kept_texts or any(float(v @ vector) >= self.params.duplicate_cosine for v in kept_vectors):
-                continue
-            chosen.append(pos)
-            kept_vectors.append(vector)
-            kept_texts.add(text)
-            if len(chosen) == top_k:
-                break
-        return chosen
+        """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
+
+        A candidate is a near-duplicate of a better one kept when their passage vectors' cosine reaches
+        ``duplicate_cosine`` or their normalised texts are equal. The cosines come from one matrix product
+        over a prefix of the ranking (doubled until ``top_k`` are kept), not from a loop over pairs.
+        """
+        size = min(len(order), max(2 * top_k, 16))
+        while True:
+            prefix = order[:size]
+            earlier = self._earlier_duplicates(candidates[prefix])
+            chosen: list[int] = []
+            kept = np.zeros(len(prefix), dtype=bool)
+            for i, pos in enumerate(prefix.tolist()):
+                if earlier[i].any() and (earlier[i] & kept).any():
+                    continue
+                kept[i] = True
+                chosen.append(pos)
+                if len(chosen) == top_k:
+                    return chosen
+            if size == len(order):
+                return chosen
+            size = min(len(order), 2 * size)
+
+    def _earlier_duplicates(self, pids: np.ndarray) -> np.ndarray:
+        """``out[i, j]``: passage ``pids[j]``, ranked before ``pids[i]``, is a near-duplicate of it."""
+        vectors = self.index.passage_vectors[pids]
+        near = (vectors @ vectors.T) >= self.params.duplicate_cosine
+        codes: dict[str, int] = {}
+        text_code = np.array([codes.setdefault(self._normalised_text[p], len(codes)) for p in pids.tolist()])
+        near |= text_code[:, None] == text_code[None, :]
+        return np.tril(near, k=-1)
 
     def _scored_sentences(
         self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]

@@ -204,7 +204,14 @@
     const m = source.metadata || {};
     const id = String(source.document).split("/").map(encodeURIComponent).join("/");
     const who = m.speaker ? ` · ${m.speaker}${m.post ? `, ${m.post}` : ""}` : "";
-    return h("p", { class: "source-doc" }, h("a", { href: `/documents/${id}` }, source.title), who);
+    const code = String(m.country || "").trim().toUpperCase();
+    const country = code ? [" · ", h("span", { class: "country" }, countryLabel(code, String(m.country_name || "").trim()))] : [];
+    return h("p", { class: "source-doc" }, h("a", { href: `/documents/${id}` }, source.title), ...country, who);
+  }
+
+  // As corpus.country_label: "Kazakhstan (KAZ)" when the name is known, the code alone otherwise.
+  function countryLabel(code, name) {
+    return name && name.toUpperCase() !== code ? `${name} (${code})` : code;
   }
 
   function moreList(more) {
@@ -226,7 +233,7 @@
     const parts = [];
     if (result.no_answer) {
       parts.push(h("p", { class: "no-answer" },
-        h("strong", null, "The statement does not seem to answer this question."),
+        h("strong", null, results.dataset.noAnswer || "The statement does not seem to answer this question."),
         " The closest passages are shown below, muted, in case they help."));
     }
     parts.push(h("ol", { class: result.no_answer ? "answers muted" : "answers" },
