@@ -308,6 +308,20 @@ class HeadWithBody:
         return getattr(self.sock, name)
 
 
+class SettledConfig:
+    """gunicorn's configuration read once per setting: its ``Config`` looks each setting up anew on every
+    read, and parsing and answering one request read a few dozen. A worker's settings do not change (a
+    reload starts new workers)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self._cfg = cfg
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._cfg, name)
+        self.__dict__[name] = value
+        return value
+
+
 class Reading:
     """A connection being read by the event loop: its bytes so far and its deadline."""
 
@@ -340,6 +354,10 @@ class BufferingWorker(ThreadWorker):
         if cfg.is_ssl or getattr(cfg, "protocol", "http") != "http" or cfg.http2_cleartext != "off":
             raise RuntimeError("the buffering worker serves plain HTTP/1.x; put TLS and HTTP/2 in a proxy")
         super().check_config(cfg, log)
+
+    def init_process(self) -> None:
+        self.cfg = SettledConfig(self.cfg)
+        super().init_process()
 
     # -- the event loop: accept, read, hand over, close -------------------------------------------
 
