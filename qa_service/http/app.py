@@ -123,9 +123,13 @@ def _install_rate_limit(app: Flask, settings: Settings) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Add each security header the response does not set itself (one pass over its headers)."""
+    present = {name.lower() for name, _ in response.headers}
+    response.headers.extend([(name, value) for name, value in _SECURITY_ITEMS if name.lower() not in present])
     return response
+
+
+_SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 
 
 def _version() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -72,6 +73,15 @@ for _flag in ("true", "false"):
         FEEDBACK.labels(helpful=_flag, via=_via)
 
 
+# A series's child, looked up once: ``labels()`` checks and locks on every call. Routes, methods and
+# statuses are few (a client cannot add any), so these caches stay small.
+_request_seconds = lru_cache(maxsize=None)(lambda route: REQUEST_SECONDS.labels(route=route))
+_requests = lru_cache(maxsize=None)(
+    lambda route, method, status: REQUESTS.labels(route=route, method=method, status=str(status))
+)
+_questions = {flag: QUESTIONS.labels(no_answer="true" if flag else "false") for flag in (True, False)}
+
+
 def record_index(manifest: Any) -> None:
     """Set the index gauges from the manifest of the index now served."""
     INDEX_DOCUMENTS.set(manifest.documents)
@@ -81,7 +91,7 @@ def record_index(manifest: Any) -> None:
 
 def record_result(no_answer: bool) -> None:
     """Count one answered question."""
-    QUESTIONS.labels(no_answer="true" if no_answer else "false").inc()
+    _questions[bool(no_answer)].inc()
 
 
 def record_feedback(helpful: bool, via: str) -> None:
@@ -137,9 +147,9 @@ def install_metrics(app: Flask, settings: Settings, authorize: Callable[[], None
             return response
         started = g.get("_qa_started")
         if started is not None:
-            REQUEST_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+            _request_seconds(route).observe(time.perf_counter() - started)
         method = request.method if request.method in _METHODS else "other"  # a client cannot add series
-        REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
+        _requests(route, method, response.status_code).inc()
         if response.status_code == 503:  # only the admission gate answers 503
             REJECTED.labels(reason="overloaded").inc()
         elif response.status_code == 429:

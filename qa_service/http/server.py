@@ -31,6 +31,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from ..settings import Settings
+from .access_log import AccessLogger
 from .worker import buffering_worker
 
 #: Seconds the requests in flight get to finish after SIGTERM before workers are killed.
@@ -76,6 +77,7 @@ class _Server(BaseApplication):
             "keepalive": 5,
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
+            "logger_class": AccessLogger,
             "errorlog": "-",
             "loglevel": s.log_level,
             "preload_app": False,

@@ -6,7 +6,6 @@ import dataclasses
 import difflib
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,8 @@ FILTER_LIMITS = {"document": (10, MAX_ID_CHARS), "country": (20, MAX_COUNTRY_CHA
 QUESTION_PATTERN = r"^[^\u0000]*[\p{L}\p{N}][^\u0000]*$"
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+#: NUL or a surrogate code point (Unicode category Cs: U+D800 to U+DFFF), which no text holds.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def validate_question(value: Any, max_chars: int) -> str:
         raise BadRequest("invalid_question", "The question must be a string.")
     if len(value) > max_chars:
         raise BadRequest("question_too_long", f"The question has {len(value)} characters; the limit is {max_chars}.")
-    if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
+    if _NOT_TEXT.search(value):
         raise BadRequest("invalid_question", "The question contains characters that are not text.")
     question = value.strip()
     if not question:

@@ -68,10 +68,15 @@ def words(text: str) -> list[tuple[str, int, int]]:
 
 def terms(text: str) -> list[str]:
     """Stemmed, lower-cased content terms of ``text`` (stopwords and one-letter words dropped)."""
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=256)  # a question's terms are wanted several times per request
+def _terms(text: str) -> tuple[str, ...]:
     stop = stopwords()
     tokens = [w.lower() for w, _, _ in words(text)]
     kept = [t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit())]
-    return stemmer().stemWords(kept) if kept else []
+    return tuple(stemmer().stemWords(kept)) if kept else ()
 
 
 def stemmed_words(text: str) -> tuple[tuple[str, str], ...]:

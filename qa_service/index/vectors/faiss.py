@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,24 @@ def _faiss_threads(count: int) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(1)
+
+
+#: Whether this thread has limited FAISS to one OpenMP thread (see :func:`_one_thread_here`).
+_limited = threading.local()
+
+
+def _one_thread_here() -> None:
+    """Limit FAISS to one OpenMP thread in the calling thread, once per thread.
+
+    OpenMP's thread count belongs to each thread: the one set where the index was loaded does not reach
+    the server's request threads, where FAISS would start a team of one thread per core for every
+    question, and wait for a busy core (hundreds of microseconds per search on two shared cores).
+    """
+    if not getattr(_limited, "done", False):
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        _limited.done = True
 
 
 class FaissVectorStore:
@@ -123,6 +142,7 @@ class FaissVectorStore:
         """The ``k`` best ids for one query; a filter is applied inside FAISS (or exactly, when it is narrow)."""
         import faiss
 
+        _one_thread_here()
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if where is None or where.is_empty():
             k = min(k, self.size)
