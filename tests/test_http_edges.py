@@ -105,6 +105,8 @@ def test_every_get_route_of_the_app_answers_head(fake_settings):
             path += "?question=terrorism"
         get, head = client.get(path), client.head(path)
         assert (head.status_code, head.data) == (get.status_code, b""), path
+        if rule.rule == "/metrics":
+            continue  # the process's own counters (garbage collections, ...) change between the two requests
         slack = 4 if "question=" in path else 0
         assert abs(int(head.headers["Content-Length"]) - len(get.data)) <= slack, path
 
