@@ -196,11 +196,24 @@ def count_model_runs(encoder, monkeypatch) -> list[str]:
 # -- servers in real processes --------------------------------------------------------------------------
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on the loopback interface (a small race with other processes is
+    accepted): all bound at once, so that none is handed out twice."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    """A TCP port free on the loopback interface (a small race with other processes is accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free on the loopback interface."""
+    return free_ports(1)[0]
 
 
 def request(

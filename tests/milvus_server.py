@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .helpers import free_ports
 
 #: The component ports ``milvus-server`` takes options for; each gets a free loopback port.
 PORT_OPTIONS = (
@@ -34,19 +35,6 @@ PORT_OPTIONS = (
     "--data-node-port",
 )
 START_SECONDS = 180
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _milvus_server_command() -> str:
@@ -88,7 +76,7 @@ def _stop(process: subprocess.Popen) -> None:
 def milvus_server(tmp_path_factory) -> Iterator[str]:
     """The URI (``http://127.0.0.1:PORT``) of a Milvus standalone server running for the session."""
     data = tmp_path_factory.mktemp("milvus-server")
-    ports = _free_ports(len(PORT_OPTIONS))
+    ports = free_ports(len(PORT_OPTIONS))
     command = [_milvus_server_command(), "--data", str(data)]
     for option, port in zip(PORT_OPTIONS, ports):
         command += [option, str(port)]
