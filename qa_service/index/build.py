@@ -8,10 +8,11 @@ deciding to rebuild live in ``loading.py``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -184,41 +185,28 @@ def index_passages(
     documents = [d.with_passages(counts.get(d.id, 0)) for d in documents]
     # Passages are numbered within their document; the list index is the passage's id in this build.
     windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context)
-    sentences = [(i, n, p.text[a:b]) for i, p in enumerate(passages) for n, (a, b) in enumerate(p.sentences)]
-    window_keys = _keys(encoder.identity, [w.text for w in windows])
+    sentence_passage, sentence_number, bounds = _sentence_table(passages)
+    window_keys = _keys(encoder.identity, (w.text for w in windows))
     pooled = settings.sentence_vectors == "pooled"
-    spans, where = sentence_spans(passages, windows) if pooled else ([[] for _ in windows], {})
-    # A pooled sentence's vector depends on its window, so its key is the window's text and the span.
-    sentence_keys = _keys(
-        encoder.identity,
-        (
-            f"{windows[where[(i, n)][0]].text}\x00{spans[where[(i, n)][0]][where[(i, n)][1]]}"
-            if (i, n) in where
-            else text
-            for i, n, text in sentences
-        ),
+    owner, spans = (
+        _sentence_places(windows, len(passages), sentence_passage, bounds)
+        if pooled
+        else (np.full(len(bounds), -1, dtype=np.int32), [_NO_SPANS] * len(windows))
     )
-    cache, embedded = _embed_new(
+    sentence_keys = _sentence_keys(encoder.identity, passages, windows, sentence_passage, bounds, owner, spans)
+    window_vectors, sentence_vectors, embedded = _embed_new(
         encoder,
         settings.batch_size,
-        [(bytes(k), w.text) for k, w in zip(window_keys, windows)]
-        + [(bytes(k), s[2]) for k, s in zip(sentence_keys, sentences) if (s[0], s[1]) not in where],
+        windows,
+        window_keys,
+        lambda k: passages[sentence_passage[k]].text[bounds[k, 0] : bounds[k, 1]],
+        sentence_keys,
+        owner,
+        spans,
         previous if same_model else None,
         progress,
-        pooled_from=[
-            (
-                bytes(window_keys[w]),
-                windows[w].text,
-                spans[w],
-                [bytes(sentence_keys[k]) for k in rows],
-            )
-            for w, rows in enumerate(_sentence_rows(sentences, where, spans))
-            if spans[w]
-        ],
     )
     dim = encoder.dim
-    window_vectors = _stack([cache[bytes(k)] for k in window_keys], dim)
-    sentence_vectors = _stack([cache[bytes(k)] for k in sentence_keys], dim)
     window_passage = np.array([w.passage for w in windows], dtype=np.int32)
     passage_vectors = _mean_by_owner(window_vectors, window_passage, len(passages), dim)
     attributes = Attributes.of_rows(documents, [passages[i].doc_id for i in window_passage.tolist()])
@@ -252,7 +240,7 @@ def index_passages(
         documents=len(documents),
         passages=len(passages),
         windows=len(windows),
-        sentences=len(sentences),
+        sentences=len(sentence_keys),
         corpus_files=corpus_files,
         corpus_fingerprint=IndexManifest.fingerprint(corpus_files),
         splitter_version=SPLITTER_VERSION,
@@ -275,8 +263,8 @@ def index_passages(
         window_vectors=window_vectors,
         passage_vectors=passage_vectors,
         sentence_vectors=sentence_vectors,
-        sentence_passage=np.array([s[0] for s in sentences], dtype=np.int32),
-        sentence_number=np.array([s[1] for s in sentences], dtype=np.int32),
+        sentence_passage=sentence_passage,
+        sentence_number=sentence_number,
         sentence_keys=sentence_keys,
     )
     manifest.build_seconds = round(time.perf_counter() - started, 3)
@@ -333,47 +321,161 @@ def _warn_unfilterable(documents: list[DocumentRecord]) -> None:
             )
 
 
-def _sentence_rows(
-    sentences: list[tuple[int, int, str]], where: dict, spans: list[list[tuple[int, int]]]
-) -> list[list[int]]:
-    """For each window, the rows of ``sentences`` pooled from it, in the order of its span list (one pass
-    over the sentences for all windows: a pass per window would grow with the square of the corpus)."""
-    rows = [[0] * len(window_spans) for window_spans in spans]
-    for k, (i, n, _) in enumerate(sentences):
-        place = where.get((i, n))
-        if place is not None:
-            rows[place[0]][place[1]] = k
-    return rows
+_NO_SPANS = np.zeros((0, 2), dtype=np.int64)
+
+
+class _Spans(Sequence):
+    """A window's ``(k, 2)`` span array as the encoders take it: a sequence of ``(start, end)`` tuples,
+    made only while the window is encoded."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, k: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        if isinstance(k, slice):
+            return [tuple(row) for row in self.array[k].tolist()]
+        return tuple(self.array[k].tolist())
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return (tuple(row) for row in self.array.tolist())
+
+
+def _sentence_table(passages: list[Passage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every sentence of the passages as rows of arrays: its passage, its number in the passage and its
+    (start, end) in the passage's text (arrays, not a tuple per sentence: a huge file has millions)."""
+    counts = np.fromiter((len(p.sentences) for p in passages), dtype=np.int64, count=len(passages))
+    total = int(counts.sum())
+    passage = np.repeat(np.arange(len(passages), dtype=np.int32), counts)
+    number = (np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)).astype(np.int32)
+    flat = itertools.chain.from_iterable(itertools.chain.from_iterable(p.sentences for p in passages))
+    bounds = np.fromiter(flat, dtype=np.int64, count=2 * total).reshape(total, 2)
+    return passage, number, bounds
+
+
+def _sentence_places(
+    windows: list[Window], passage_count: int, sentence_passage: np.ndarray, bounds: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """As :func:`sentence_spans`, in arrays: the window that pools each sentence (the first that holds it
+    whole; -1 for none) and, per window, the ``(k, 2)`` spans of its pooled sentences in its text, in
+    sentence order (which is the order of those sentences' rows)."""
+    owner = np.full(len(bounds), -1, dtype=np.int32)
+    firsts = np.searchsorted(sentence_passage, np.arange(passage_count + 1))
+    spans: list[np.ndarray] = []
+    for w, window in enumerate(windows):
+        lo, hi = int(firsts[window.passage]), int(firsts[window.passage + 1])
+        rows = lo + np.flatnonzero(
+            (owner[lo:hi] < 0) & (bounds[lo:hi, 0] >= window.start) & (bounds[lo:hi, 1] <= window.end)
+        )
+        owner[rows] = w
+        spans.append(bounds[rows] + (window.offset - window.start) if len(rows) else _NO_SPANS)
+    return owner, spans
+
+
+def _sentence_keys(
+    identity: str,
+    passages: list[Passage],
+    windows: list[Window],
+    sentence_passage: np.ndarray,
+    bounds: np.ndarray,
+    owner: np.ndarray,
+    spans: list[np.ndarray],
+) -> np.ndarray:
+    """The content key of each sentence, as rows. A pooled sentence's vector depends on its window, so its
+    key is that of the window's text and the span, ``f"{text}\\x00{(start, end)}"``, hashed from one
+    copy of the window's hash state (the window's text is never copied per sentence); any other
+    sentence's key is that of its own text."""
+    keys = np.empty((len(bounds), KEY_BYTES), dtype=np.uint8)
+    rows_of = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[rows_of], np.arange(-1, len(windows) + 1))
+    for k in rows_of[cuts[0] : cuts[1]].tolist():  # sentences no window holds whole
+        i, (a, b) = int(sentence_passage[k]), bounds[k].tolist()
+        keys[k] = np.frombuffer(content_key(identity, passages[i].text[a:b]), dtype=np.uint8)
+    for w, window in enumerate(windows):
+        rows = rows_of[cuts[w + 1] : cuts[w + 2]]
+        if not len(rows):
+            continue
+        state = hashlib.blake2b(f"{identity}\x00{window.text}\x00".encode(), digest_size=KEY_BYTES)
+        digests = []
+        for a, b in spans[w].tolist():
+            h = state.copy()
+            h.update(f"({a}, {b})".encode())
+            digests.append(h.digest())
+        keys[rows] = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, KEY_BYTES)
+    return keys
+
+
+def _lookup(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """For each row of ``keys``, the last row of ``table`` with the same key, or -1."""
+    found = np.full(len(keys), -1, dtype=np.int64)
+    if not len(keys) or not len(table):
+        return found
+    void = np.dtype((np.void, KEY_BYTES))
+    table_v = np.ascontiguousarray(table).view(void).ravel()
+    keys_v = np.ascontiguousarray(keys).view(void).ravel()
+    order = np.argsort(table_v, kind="stable")
+    ordered = table_v[order]
+    at = np.searchsorted(ordered, keys_v, side="right") - 1
+    hit = (at >= 0) & (ordered[np.maximum(at, 0)] == keys_v)
+    found[hit] = order[at[hit]]
+    return found
 
 
 def _embed_new(
     encoder: Encoder,
     batch_size: int,
-    keyed_texts: list[tuple[bytes, str]],
+    windows: list[Window],
+    window_keys: np.ndarray,
+    sentence_text: Callable[[int], str],
+    sentence_keys: np.ndarray,
+    owner: np.ndarray,
+    spans: list[np.ndarray],
     previous: IndexData | None,
     progress: Progress | None,
-    pooled_from: list[tuple[bytes, str, list[tuple[int, int]], list[bytes]]] = (),
-) -> tuple[dict[bytes, np.ndarray], int]:
-    """Vectors by content key: those ``previous`` (same model) holds, and the rest embedded now, each
-    distinct text once. Returns them and how many texts were embedded.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The vectors of the windows and of the sentences (rows of float32 matrices): those ``previous``
+    (same model) holds by content key, and the rest embedded now, each distinct text once. Returns them
+    and how many texts were embedded.
 
-    ``pooled_from`` lists windows (key, text, sentence spans, sentence keys) whose sentences' vectors are
-    pooled from the window's own run (``Encoder.encode_spans``): a window runs again when its vector or
-    any of those sentences' is missing, and sentences cost no run of their own.
+    A sentence with an ``owner`` window is pooled from that window's run (``Encoder.encode_spans``, with
+    the window's ``spans``): a window runs again when its vector or any of those sentences' is missing,
+    and sentences cost no run of their own. Vectors are kept per distinct key in one matrix, never as an
+    array per row.
     """
-    cache: dict[bytes, np.ndarray] = {}
+    void = np.dtype((np.void, KEY_BYTES))
+    all_keys = np.concatenate([window_keys, sentence_keys]).reshape(-1, KEY_BYTES)
+    unique, inverse = np.unique(np.ascontiguousarray(all_keys).view(void).ravel(), return_inverse=True)
+    inverse = inverse.ravel()
+    unique = unique.view(np.uint8).reshape(-1, KEY_BYTES)
+    of_window, of_sentence = inverse[: len(window_keys)], inverse[len(window_keys) :]
+    dim = encoder.dim
+    table = np.zeros((len(unique), dim), dtype=np.float32)
+    have = np.zeros(len(unique), dtype=bool)
     if previous is not None:
-        cache.update(zip(map(bytes, previous.window_keys), previous.window_vectors))
-        cache.update(zip(map(bytes, previous.sentence_keys), previous.sentence_vectors))
-    runs: dict[tuple[bytes, tuple], tuple[bytes, str, list[tuple[int, int]], list[bytes]]] = {}
-    for key, text, spans, sentence_keys in pooled_from:
-        if key not in cache or any(k not in cache for k in sentence_keys):
-            runs.setdefault((key, tuple(spans)), (key, text, spans, sentence_keys))
-    run_keys = {key for key, _ in runs}
-    missing: dict[bytes, str] = {}
-    for key, text in keyed_texts:
-        if key not in cache and key not in run_keys:
-            missing.setdefault(key, text)
+        for keys, vectors in (
+            (previous.window_keys, previous.window_vectors),
+            (previous.sentence_keys, previous.sentence_vectors),
+        ):
+            found = _lookup(unique, keys)
+            table[found >= 0] = vectors[found[found >= 0]]
+            have |= found >= 0
+    pooled = owner >= 0
+    # Windows whose vector or any pooled sentence's is missing run again, once per (key, spans).
+    short = np.bincount(owner[pooled & ~have[of_sentence]], minlength=len(windows)) > 0
+    runs: dict[tuple[int, bytes], int] = {}
+    for w in np.flatnonzero((short | ~have[of_window]) & np.array([len(s) > 0 for s in spans], dtype=bool)).tolist():
+        runs.setdefault((int(of_window[w]), spans[w].tobytes()), w)
+    in_run = np.zeros(len(unique), dtype=bool)
+    in_run[[key for key, _ in runs]] = True
+    # The other texts to embed: windows, then sentences no window pools; the first text of each key.
+    candidates = np.concatenate([np.arange(len(windows)), len(windows) + np.flatnonzero(~pooled)])
+    candidate_keys = inverse[candidates]
+    wanted = ~have[candidate_keys] & ~in_run[candidate_keys]
+    candidates, candidate_keys = candidates[wanted], candidate_keys[wanted]
+    _, first = np.unique(candidate_keys, return_index=True)
+    missing = candidates[np.sort(first)]
     done = 0
     total = len(missing) + len(runs)
 
@@ -386,22 +488,32 @@ def _embed_new(
     log.info(
         "embedding %d new texts of %d (%d of them with their sentences pooled from the same run)",
         total,
-        len(keyed_texts),
+        len(windows) + int((~pooled).sum()),
         len(runs),
     )
     if runs:
-        order = sorted(runs.values(), key=lambda run: -len(run[1]))
-        vectors, span_vectors = encoder.encode_spans([r[1] for r in order], [r[2] for r in order], batch_size, step)
-        for (key, _, _, sentence_keys), vector, pooled in zip(order, vectors, span_vectors, strict=True):
-            cache[key] = vector
-            cache.update(zip(sentence_keys, pooled, strict=True))
-    if missing:
         # Longest first, so that each batch holds texts of about one length: less padding to embed.
-        order = sorted(missing, key=lambda key: -len(missing[key]))
-        cache.update(zip(order, encoder.encode([missing[key] for key in order], batch_size, step)))
+        order = sorted(runs.values(), key=lambda w: -len(windows[w].text))
+        rows_of = np.argsort(owner, kind="stable")
+        cuts = np.searchsorted(owner[rows_of], np.arange(len(windows) + 1))
+        vectors, span_vectors = encoder.encode_spans(
+            [windows[w].text for w in order], [_Spans(spans[w]) for w in order], batch_size, step
+        )
+        for w, vector, pooled_vectors in zip(order, vectors, span_vectors, strict=True):
+            table[of_window[w]] = vector
+            table[of_sentence[rows_of[cuts[w] : cuts[w + 1]]]] = pooled_vectors
+        del vectors, span_vectors
+    if len(missing):
+
+        def text(row: int) -> str:
+            return windows[row].text if row < len(windows) else sentence_text(row - len(windows))
+
+        lengths = np.fromiter((len(text(r)) for r in missing.tolist()), dtype=np.int64, count=len(missing))
+        order = missing[np.argsort(-lengths, kind="stable")]
+        table[inverse[order]] = encoder.encode([text(r) for r in order.tolist()], batch_size, step)
     if not total and progress:
         progress("embedding", 0, 0)
-    return cache, total
+    return table[of_window], table[of_sentence], total
 
 
 def _add_to_store(
@@ -450,10 +562,6 @@ def _assign_ids(
             added.append(row)
     removed = np.array(sorted(i for ids in pool.values() for i in ids), dtype=np.int64)
     return new_ids, next_id, removed, np.array(added, dtype=np.int64)
-
-
-def _stack(rows: list[np.ndarray], dim: int) -> np.ndarray:
-    return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, dim), dtype=np.float32)
 
 
 def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, count: int, dim: int) -> np.ndarray:
