@@ -151,7 +151,7 @@ def _with_roles(passages: list[Passage]) -> list[Passage]:
 
 
 def _estimate_tokens(text: str) -> int:
-    return (len(text.split()) * 4 + 2) // 3
+    return (_count_words(text) * 4 + 2) // 3
 
 
 def _source_lines(text: str, body_offset: int) -> list[_Line]:
@@ -162,6 +162,16 @@ def _source_lines(text: str, body_offset: int) -> list[_Line]:
             lines.append(_Line(number, offset, raw.rstrip("\r")))
         offset += len(raw) + 1
     return lines
+
+
+_NON_SPACE = re.compile(r"\S+")
+
+
+def _count_words(text: str) -> int:
+    """``len(text.split())`` without a list of the words (a 20 MB line has millions of them)."""
+    if len(text) < 10_000:
+        return len(text.split())
+    return sum(1 for _ in _NON_SPACE.finditer(text))
 
 
 def _wrap_width(lines: Sequence[_Line]) -> int:
@@ -196,11 +206,12 @@ def _is_salutation(text: str) -> bool:
 def _is_heading_line(text: str) -> bool:
     if _MARKDOWN_HEADING.match(text):
         return True
+    if len(text) > 90:
+        return False
     words = text.split()
     return (
         0 < len(words) <= 10
         and words[-1].lower() not in _OPEN_ENDINGS
-        and len(text) <= 90
         and not _SENTENCE_END.search(text)
         and text[-1] not in ",;:"
         and not text[0].islower()
@@ -234,7 +245,7 @@ class _Group:
     joined: bool = False
 
     def words(self) -> int:
-        return sum(len(ln.stripped.split()) for ln in self.lines)
+        return sum(_count_words(ln.stripped) for ln in self.lines)
 
 
 def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
@@ -301,7 +312,7 @@ def _ends_paragraph(text: str, next_text: str, width: int) -> bool:
         return False
     if not width or not next_text:
         return True
-    first_word = next_text.split()[0]
+    first_word = _NON_SPACE.search(next_text).group()
     return len(text) + 1 + len(first_word) <= width
 
 
