@@ -446,7 +446,8 @@ def _embed_new(
     """
     void = np.dtype((np.void, KEY_BYTES))
     all_keys = np.concatenate([window_keys, sentence_keys]).reshape(-1, KEY_BYTES)
-    unique, inverse = np.unique(np.ascontiguousarray(all_keys).view(void).ravel(), return_inverse=True)
+    unique, inverse = np.unique(all_keys.view(void).ravel(), return_inverse=True)
+    del all_keys
     inverse = inverse.ravel()
     unique = unique.view(np.uint8).reshape(-1, KEY_BYTES)
     of_window, of_sentence = inverse[: len(window_keys)], inverse[len(window_keys) :]
@@ -461,13 +462,14 @@ def _embed_new(
             found = _lookup(unique, keys)
             table[found >= 0] = vectors[found[found >= 0]]
             have |= found >= 0
+    del unique
     pooled = owner >= 0
     # Windows whose vector or any pooled sentence's is missing run again, once per (key, spans).
     short = np.bincount(owner[pooled & ~have[of_sentence]], minlength=len(windows)) > 0
     runs: dict[tuple[int, bytes], int] = {}
     for w in np.flatnonzero((short | ~have[of_window]) & np.array([len(s) > 0 for s in spans], dtype=bool)).tolist():
         runs.setdefault((int(of_window[w]), spans[w].tobytes()), w)
-    in_run = np.zeros(len(unique), dtype=bool)
+    in_run = np.zeros(len(have), dtype=bool)
     in_run[[key for key, _ in runs]] = True
     # The other texts to embed: windows, then sentences no window pools; the first text of each key.
     candidates = np.concatenate([np.arange(len(windows)), len(windows) + np.flatnonzero(~pooled)])

@@ -182,14 +182,14 @@ def _write_build(folder: Path, data: IndexData) -> None:
     with _writing(folder / ARRAYS), open(folder / ARRAYS, "wb") as fh:
         np.savez(
             fh,
-            window_passage=data.window_passage.astype(np.int32),
-            window_ids=data.window_ids.astype(np.int64),
-            window_keys=data.window_keys.astype(np.uint8).reshape(-1, KEY_BYTES),
-            passage_vectors=data.passage_vectors.astype(np.float32),
-            sentence_vectors=data.sentence_vectors.astype(np.float32),
-            sentence_passage=data.sentence_passage.astype(np.int32),
-            sentence_number=data.sentence_number.astype(np.int32),
-            sentence_keys=data.sentence_keys.astype(np.uint8).reshape(-1, KEY_BYTES),
+            window_passage=data.window_passage.astype(np.int32, copy=False),
+            window_ids=data.window_ids.astype(np.int64, copy=False),
+            window_keys=data.window_keys.astype(np.uint8, copy=False).reshape(-1, KEY_BYTES),
+            passage_vectors=data.passage_vectors.astype(np.float32, copy=False),
+            sentence_vectors=data.sentence_vectors.astype(np.float32, copy=False),
+            sentence_passage=data.sentence_passage.astype(np.int32, copy=False),
+            sentence_number=data.sentence_number.astype(np.int32, copy=False),
+            sentence_keys=data.sentence_keys.astype(np.uint8, copy=False).reshape(-1, KEY_BYTES),
         )
     with _writing(folder / WINDOWS), open(folder / WINDOWS, "wb") as fh:
         np.save(fh, np.ascontiguousarray(data.window_vectors, dtype=np.float32))
