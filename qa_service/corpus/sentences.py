@@ -89,10 +89,11 @@ def chunk_spans(
     """
     units: list[tuple[int, int]] = []
     counts: list[int | None] = []  # each unit's word pieces, when already counted
-    for a, b in spans:
+    for span in spans:
+        a, b = span
         count = _count(text[a:b], count_tokens, max_tokens)
         if count <= max_tokens:
-            units.append((a, b))
+            units.append(span)  # the caller's own pair, not a copy: a huge text has millions of them
             counts.append(count)
             continue
         words: list[tuple[int, int]] = []

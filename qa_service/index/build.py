@@ -441,18 +441,19 @@ def _embed_new(
 
     A sentence with an ``owner`` window is pooled from that window's run (``Encoder.encode_spans``, with
     the window's ``spans``): a window runs again when its vector or any of those sentences' is missing,
-    and sentences cost no run of their own. Vectors are kept per distinct key in one matrix, never as an
-    array per row.
+    and sentences cost no run of their own. Vectors are kept in one matrix, never as an array per
+    row.
     """
     void = np.dtype((np.void, KEY_BYTES))
     all_keys = np.concatenate([window_keys, sentence_keys]).reshape(-1, KEY_BYTES)
-    unique, inverse = np.unique(all_keys.view(void).ravel(), return_inverse=True)
+    unique, first, inverse = np.unique(all_keys.view(void).ravel(), return_index=True, return_inverse=True)
     del all_keys
     inverse = inverse.ravel()
     unique = unique.view(np.uint8).reshape(-1, KEY_BYTES)
     of_window, of_sentence = inverse[: len(window_keys)], inverse[len(window_keys) :]
     dim = encoder.dim
-    table = np.zeros((len(unique), dim), dtype=np.float32)
+    # Windows' rows, then sentences'; a key's vector is kept in the first row that has it, then copied.
+    matrix = np.zeros((len(inverse), dim), dtype=np.float32)
     have = np.zeros(len(unique), dtype=bool)
     if previous is not None:
         for keys, vectors in (
@@ -460,7 +461,7 @@ def _embed_new(
             (previous.sentence_keys, previous.sentence_vectors),
         ):
             found = _lookup(unique, keys)
-            table[found >= 0] = vectors[found[found >= 0]]
+            matrix[first[found >= 0]] = vectors[found[found >= 0]]
             have |= found >= 0
     del unique
     pooled = owner >= 0
@@ -476,8 +477,8 @@ def _embed_new(
     candidate_keys = inverse[candidates]
     wanted = ~have[candidate_keys] & ~in_run[candidate_keys]
     candidates, candidate_keys = candidates[wanted], candidate_keys[wanted]
-    _, first = np.unique(candidate_keys, return_index=True)
-    missing = candidates[np.sort(first)]
+    _, earliest = np.unique(candidate_keys, return_index=True)
+    missing = candidates[np.sort(earliest)]
     done = 0
     total = len(missing) + len(runs)
 
@@ -502,8 +503,8 @@ def _embed_new(
             [windows[w].text for w in order], [_Spans(spans[w]) for w in order], batch_size, step
         )
         for w, vector, pooled_vectors in zip(order, vectors, span_vectors, strict=True):
-            table[of_window[w]] = vector
-            table[of_sentence[rows_of[cuts[w] : cuts[w + 1]]]] = pooled_vectors
+            matrix[first[of_window[w]]] = vector
+            matrix[first[of_sentence[rows_of[cuts[w] : cuts[w + 1]]]]] = pooled_vectors
         del vectors, span_vectors
     if len(missing):
 
@@ -512,10 +513,12 @@ def _embed_new(
 
         lengths = np.fromiter((len(text(r)) for r in missing.tolist()), dtype=np.int64, count=len(missing))
         order = missing[np.argsort(-lengths, kind="stable")]
-        table[inverse[order]] = encoder.encode([text(r) for r in order.tolist()], batch_size, step)
+        matrix[first[inverse[order]]] = encoder.encode([text(r) for r in order.tolist()], batch_size, step)
     if not total and progress:
         progress("embedding", 0, 0)
-    return table[of_window], table[of_sentence], total
+    copies = np.flatnonzero(first[inverse] != np.arange(len(inverse)))
+    matrix[copies] = matrix[first[inverse[copies]]]
+    return matrix[: len(windows)], matrix[len(windows) :], total
 
 
 def _add_to_store(
