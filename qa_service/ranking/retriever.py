@@ -104,7 +104,7 @@ class Retriever:
         self.params = params or RankingParams()
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
-        self.lexical = LexicalIndex(texts)
+        self.lexical = LexicalIndex(texts, acronyms=bool(self.params.acronyms))
         self.names = CorpusNames(texts, self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
@@ -368,6 +368,8 @@ class Retriever:
         """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
         other = copy.copy(self)
         other.params = params
+        if params.acronyms != self.params.acronyms:
+            other.lexical = LexicalIndex(list(self.lexical.texts), acronyms=bool(params.acronyms))
         return other
 
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
