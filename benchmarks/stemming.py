@@ -1,6 +1,7 @@
 """Which stems should the lexical side use? The full ranking (``Retriever.ask``, as the API answers) with each
-stemming of ``qa_service/ranking/bm25.py`` (``STEMMINGS``; ``NAME+acronyms``: with the corpus's acronyms
-matching their spellings, the ``acronyms`` ranking parameter) and each encoder, question by question.
+stemming of ``qa_service/ranking/bm25.py`` (``STEMMINGS``; the ``acronyms`` ranking parameter 0 unless
+``NAME+acronyms``: 1, a spelling the corpus gives an acronym also counts as the acronym; ``NAME+acronyms-both``: 2,
+the acronym as its spelling too) and each encoder, question by question.
 
 Sets: the statement's question sets (the statement questions with the out-of-scope and near-miss ones, the
 structure, factoid and top-3 sets, each by split where it has them) and, when present, ClapNQ dev and a
@@ -88,7 +89,8 @@ def run(qset: QuestionSet, encoder_name: str, stemmings: list[str], cache: Path)
     out = {}
     for stemming in stemmings:
         use_stemming(stemming.split("+")[0])
-        variant = dataclasses.replace(params, acronyms=int("+acronyms" in stemming))
+        acronyms = 2 if stemming.endswith("+acronyms-both") else 1 if stemming.endswith("+acronyms") else 0
+        variant = dataclasses.replace(params, acronyms=acronyms)
         retriever = Retriever(index, queries, variant)
         gold = resolve_gold(qset, retriever.passages)
         ranks = [
@@ -105,7 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--encoders", default="onnx,onnx-int8")
-    parser.add_argument("--stemmings", default="snowball,derivational,derivational+acronyms", help="reference first")
+    parser.add_argument(
+        "--stemmings",
+        default="snowball,derivational,derivational+acronyms,derivational+acronyms-both",
+        help="reference first",
+    )
     parser.add_argument("--squad-limit", type=int, default=2000, help="SQuAD questions sampled (0: all)")
     parser.add_argument("--sets", default="", help="only these sets (comma-separated names)")
     parser.add_argument("--changed", action="store_true", help="list the questions whose rank@1 changes")

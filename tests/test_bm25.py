@@ -106,10 +106,17 @@ def test_acronyms_the_corpus_spells_out_match_both_ways():
         "CICA": ("Conference", "Interaction", "Confidence-building", "Asia"),
         "UN": ("United", "Nations"),
     }
-    with_acronyms, without = LexicalIndex(texts), LexicalIndex(texts, acronyms=False)
+    with_acronyms, without = LexicalIndex(texts, acronyms=2), LexicalIndex(texts, acronyms=0)
     # A passage using only the acronym is found by the spelled-out words, and the other way round.
     assert with_acronyms.scores("conference on interaction in Asia")[1] > 0 == without.scores("conference Asia")[1]
     assert with_acronyms.scores("What does the UN Charter say?")[2] > 0
     assert without.scores("What does the UN Charter say?")[2] < without.scores("UN Charter")[3]
     assert with_acronyms.scores("United Nations")[3] > 0 == without.scores("United Nations")[3]
     assert acronym_terms("The ABC was not spelled out.", with_acronyms.acronyms) == []
+
+
+def test_by_default_a_spelling_counts_as_its_acronym_but_not_the_other_way():
+    texts = ["The United Nations met.", "The UN Charter.", "Nothing here."]
+    index = LexicalIndex(texts)
+    assert index.scores("UN")[0] > 0
+    assert index.scores("United Nations")[1] == 0

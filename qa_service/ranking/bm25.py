@@ -192,11 +192,11 @@ def corpus_acronyms(texts: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return {acronym: max(spelled, key=lambda run: (spelled[run], run)) for acronym, spelled in counts.items()}
 
 
-def acronym_terms(text: str, acronyms: dict[str, tuple[str, ...]]) -> list[str]:
-    """The terms ``text`` holds in its other form: the spelled-out words of each acronym it uses, and the
-    acronym of each spelling it uses (one per occurrence, as BM25 counts them)."""
+def acronym_terms(text: str, acronyms: dict[str, tuple[str, ...]], both_ways: bool = True) -> list[str]:
+    """The terms ``text`` holds in its other form: the acronym of each spelling it uses and (``both_ways``)
+    the spelled-out words of each acronym it uses, one per occurrence, as BM25 counts them."""
     out: list[str] = []
-    for match in _ACRONYM.finditer(text):
+    for match in _ACRONYM.finditer(text) if both_ways else ():
         if match.group(0) in acronyms:
             out.extend(terms(" ".join(acronyms[match.group(0)])))
     for initials, run in _initialled_runs(text):
@@ -208,13 +208,15 @@ def acronym_terms(text: str, acronyms: dict[str, tuple[str, ...]]) -> list[str]:
 class LexicalIndex:
     """BM25 over passages' texts (with their context), built in memory when the index loads.
 
-    An acronym the corpus spells out somewhere counts both ways: a passage that says "CICA" holds the
-    words of "Conference on Interaction and Confidence-building in Asia" as well, and one that says
-    "United Nations" holds "UN" (:func:`corpus_acronyms`).
+    An acronym the corpus spells out somewhere also stands for its spelling: a passage that says "United
+    Nations" holds "UN" too (:func:`corpus_acronyms`); and with ``acronyms=2``, one that says "CICA" holds
+    the words of "Conference on Interaction and Confidence-building in Asia" as well (measured with
+    benchmarks/stemming.py: that way costs SQuAD more than it gives).
     """
 
-    def __init__(self, texts: Sequence[str], acronyms: bool = True) -> None:
-        """Index one text per passage, in passage order."""
+    def __init__(self, texts: Sequence[str], acronyms: int = 1) -> None:
+        """Index one text per passage, in passage order; ``acronyms``: 0 as written, 1 a spelling also
+        counts as its acronym, 2 an acronym also counts as its spelling as well."""
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -222,7 +224,7 @@ class LexicalIndex:
         self.texts = texts
         self._bm25 = bm25s.BM25()
         self.acronyms = corpus_acronyms(texts) if acronyms else {}
-        corpus = [(terms(t) + acronym_terms(t, self.acronyms)) or [""] for t in texts]
+        corpus = [(terms(t) + acronym_terms(t, self.acronyms, acronyms > 1)) or [""] for t in texts]
         if self._size:
             self._bm25.index(corpus, show_progress=False)
         self._df: dict[str, int] = {}

@@ -104,7 +104,7 @@ class Retriever:
         self.params = params or RankingParams()
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
-        self.lexical = LexicalIndex(texts, acronyms=bool(self.params.acronyms))
+        self.lexical = LexicalIndex(texts, self.params.acronyms)
         self.names = CorpusNames(texts, self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
@@ -369,7 +369,7 @@ class Retriever:
         other = copy.copy(self)
         other.params = params
         if params.acronyms != self.params.acronyms:
-            other.lexical = LexicalIndex(list(self.lexical.texts), acronyms=bool(params.acronyms))
+            other.lexical = LexicalIndex(self.lexical.texts, params.acronyms)
         return other
 
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
