@@ -46,7 +46,7 @@ def stopwords() -> frozenset[str]:
 
 # Derivational endings left on Snowball's English stems, each with what replaces it and how many letters
 # must stay before it: "agreement" meets "agreed" and "agree", "conclusion" "conclude", "compliance"
-# "comply", "terrorist" "terrorism". Chosen with benchmarks/stemming.py on the statement sets' tune splits.
+# "comply", "terrorist" "terrorism". Measured with benchmarks/stemming.py (docs/evaluation.md).
 _DERIVATIONAL = (
     ("ment", "", 4),  # agreement → agree, development → develop
     ("ianc", "i", 3),  # compliance → compli(ance) → compli (comply)
@@ -184,9 +184,12 @@ def corpus_acronyms(texts: Sequence[str]) -> dict[str, tuple[str, ...]]:
     acronyms = {m.group(0) for t in texts for m in _ACRONYM.finditer(t)}
     counts: dict[str, dict[tuple[str, ...], int]] = {}
     for text in texts:
+        flat = None
         for initials, run in _initialled_runs(text):
             if initials in acronyms:
-                defined = re.search(re.escape(" ".join(run)) + r"\s*\(" + initials + r"\)", " ".join(text.split()))
+                flat = flat or " ".join(text.split())
+                spelling = " ".join(run)
+                defined = f"{spelling} ({initials})" in flat or f"{spelling}({initials})" in flat
                 spelled = counts.setdefault(initials, {})
                 spelled[run] = spelled.get(run, 0) + (1000 if defined else 1)
     return {acronym: max(spelled, key=lambda run: (spelled[run], run)) for acronym, spelled in counts.items()}
