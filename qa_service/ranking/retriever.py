@@ -36,6 +36,7 @@ from ..corpus import (
     MAX_ID_CHARS,
     DocumentRecord,
     Passage,
+    attribution_text,
     context_prefix,
     country_label,
     country_name_of,
@@ -105,7 +106,10 @@ class Retriever:
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
         self.lexical = LexicalIndex(texts)
-        self.names = CorpusNames(texts, self.lexical.has_term)
+        # A document's details count as known names even where no passage tells them (attribution passages
+        # off, or facts they leave out, such as the title).
+        details = [f"{d.title}. {attribution_text(d.metadata, d.title)}" for d in index.documents]
+        self.names = CorpusNames(texts + details, self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
         self._windows_of = group_rows(index.window_passage, n)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 _SPEECH = (
-    r"(?:speech|statement|remarks|address|speaker|envoy|diplomat|ambassador|delegate|spoke|speak|delivered|gave|given)"
+    r"(?:speech|statement|remarks|address(?:ed|es)?|speaker|envoy|diplomat|ambassador|delegate"
+    r"|spoke|speak|delivered|gave|given)"
 )
 _OPENING = re.compile(
     r"\b(?:open|opens|opening|begin|begins|beginning|start|starts|first\s+words|greet\w*|introduc\w*)\b", re.I
