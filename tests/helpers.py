@@ -40,8 +40,6 @@ DATA = Path(__file__).resolve().parent / "data"
 MODEL_CACHE = ROOT / "embeddings" / "models"
 #: The one document of the shipped corpus.
 STATEMENT_ID = "kazakhstan-statement-measures-to-eliminate-international-terrorism"
-#: The shipped statement's passages: 15 from its text, then one written from its metadata (its attribution).
-STATEMENT_PASSAGES = 16
 #: Debian's Chromium (``make test`` installs it when missing); no tool here downloads a browser.
 CHROMIUM = Path(os.environ.get("QA_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,10 +16,11 @@ from qa_service.corpus import (
     load_corpus,
     split_passages,
 )
-from qa_service.index import build_index
+from qa_service.http.app import create_app
+from qa_service.index import build_index, ensure_index
 from qa_service.ranking import Retriever
 
-from .helpers import CORPUS, STATEMENT_ID, STATEMENT_PASSAGES, FakeEncoder
+from .helpers import CORPUS, ROOT, FakeEncoder
 
 UNGD = {
     "title": "France: General Debate statement, session 79 (2024)",
@@ -94,50 +96,80 @@ def test_the_attribution_passage_follows_the_text_and_claims_no_source_lines():
     assert "attribution" in SPLITTER_VERSION  # changing the attribution text makes older indexes stale
 
 
-def test_a_build_without_attribution_passages_has_only_the_text(fake_settings):
-    data = build_index(fake_settings.replace(attribution_passages=False), FakeEncoder())
-    assert len(data.passages) == STATEMENT_PASSAGES - 1
-    assert data.manifest.build_params["attribution_passages"] is False
-    assert all(p.kind != METADATA_KIND for p in data.passages)
+def test_a_letterhead_that_names_the_speaker_needs_no_attribution_passage():
+    (doc,) = load_corpus(CORPUS)
+    assert document_passages(doc) == split_passages(doc)  # its letterhead block says it all already
+    renamed = _document({**doc.metadata, "speaker": "Someone Else"}, doc.text)
+    assert document_passages(renamed)[-1].kind == METADATA_KIND
 
 
-def test_metadata_names_count_as_known_without_attribution_passages(fake_settings):
-    (fake_settings.corpus_dir / "notes.txt").write_text("We stand for peace and for the law.\n", encoding="utf-8")
-    (fake_settings.corpus_dir / "notes.meta.json").write_text(
-        '{"country": "MDA", "country_name": "Moldova", "speaker": "Maia Sandu", "year": 2024}', encoding="utf-8"
-    )
-    data = build_index(fake_settings.replace(attribution_passages=False), FakeEncoder())
-    assert not any("Moldova" in p.text for p in data.passages)
+@pytest.fixture
+def ungd_settings(fake_settings):
+    """The shipped statement and France's 2024 statement, whose text never says who delivered it."""
+    (fake_settings.corpus_dir / "FRA_79_2024.txt").write_text(FRANCE, encoding="utf-8")
+    (fake_settings.corpus_dir / "FRA_79_2024.meta.json").write_text(json.dumps(UNGD), encoding="utf-8")
+    return fake_settings
+
+
+FRANCE = (
+    "Mr President of the General Assembly,\n\n"
+    "I speak here on behalf of a country that will never forget what nations can achieve when united.\n\n"
+    "We call for a reform of the Security Council and for new permanent members.\n"
+)
+
+
+def test_a_build_gives_attribution_passages_only_where_asked(ungd_settings):
+    data = build_index(ungd_settings, FakeEncoder())
+    details = [p for p in data.passages if p.kind == METADATA_KIND]
+    assert [(p.doc_id, p.number) for p in details] == [("FRA_79_2024", 3)]
+    assert data.manifest.build_params["attribution_passages"] is True
+    off = build_index(ungd_settings.replace(attribution_passages=False), FakeEncoder())
+    assert off.manifest.build_params["attribution_passages"] is False
+    assert [p.to_dict() for p in off.passages] == [p.to_dict() for p in data.passages if p.kind != METADATA_KIND]
+
+
+def test_metadata_names_count_as_known_without_attribution_passages(ungd_settings):
+    data = build_index(ungd_settings.replace(attribution_passages=False), FakeEncoder())
+    assert not any("Macron" in p.text or "2024" in p.text for p in data.passages)
     names = Retriever(data, FakeEncoder()).names
     # The names of a document's details are known although no passage tells them.
-    assert names.unknown("Who spoke for Moldova in 2024, Maia Sandu?") == []
+    assert names.unknown("Who spoke for France in 2024, Emmanuel Macron?") == []
     assert names.unknown("Who spoke for Uruguay in 2023?") == ["Uruguay", "2023"]
 
 
-def test_the_api_marks_the_attribution_passage_as_the_documents_details(client):
-    body = client.post("/api/v1/ask", json={"question": "terrorism", "top_k": STATEMENT_PASSAGES}).get_json()
-    sources = {a["source"]["passage"]: a["source"] for a in body["answers"]}
-    details = sources[STATEMENT_PASSAGES]
-    assert details["kind"] == METADATA_KIND and details["lines"] == [0, 0] and details["chars"] == [0, 0]
-    assert {s["kind"] for n, s in sources.items() if n != STATEMENT_PASSAGES} <= {"paragraph", "block"}
-    doc = client.get(f"/api/v1/documents/{STATEMENT_ID}").get_json()
-    last = doc["passages"][-1]
-    assert last["kind"] == METADATA_KIND and last["text"].startswith("Statement by H.E. Yerzhan Kazykhanov")
-    assert last["number"] == STATEMENT_PASSAGES and last["lines"] == [0, 0]
+@pytest.fixture
+def ungd_client(ungd_settings):
+    encoder = FakeEncoder()
+    retriever = Retriever(ensure_index(ungd_settings, encoder), encoder)
+    app = create_app(ungd_settings, retriever)
+    app.config.update(TESTING=True)
+    return app.test_client()
 
 
-def test_the_pages_say_the_passage_comes_from_the_documents_details(client):
-    question = "Statement by Yerzhan Kazykhanov agenda item"
-    html = client.get("/", query_string={"q": question, "k": STATEMENT_PASSAGES}).get_data(as_text=True)
-    assert f"Passage {STATEMENT_PASSAGES}, from the document's details</a>" in html
-    assert not re.search(rf"Passage {STATEMENT_PASSAGES}, lines? 0", html)
-    page = client.get(f"/documents/{STATEMENT_ID}").get_data(as_text=True)
-    item = page[page.index(f'<li id="p-{STATEMENT_PASSAGES}"') :]
+def test_who_spoke_is_answered_by_the_documents_details(ungd_client):
+    body = ungd_client.post("/api/v1/ask", json={"question": "Who spoke for France in 2024?"}).get_json()
+    best = body["answers"][0]
+    assert best["text"].startswith("Statement by Emmanuel Macron, President of France")
+    assert best["source"]["document"] == "FRA_79_2024" and best["source"]["passage"] == 3
+    assert best["source"]["kind"] == METADATA_KIND
+    assert best["source"]["lines"] == [0, 0] and best["source"]["chars"] == [0, 0]
+    others = ungd_client.post("/api/v1/ask", json={"question": "terrorism", "top_k": 5}).get_json()["answers"]
+    assert {a["source"]["kind"] for a in others} - {METADATA_KIND} <= {"paragraph", "block"}
+    doc = ungd_client.get("/api/v1/documents/FRA_79_2024").get_json()
+    assert [p["kind"] for p in doc["passages"]] == ["paragraph", "paragraph", METADATA_KIND]
+    assert doc["passages"][-1]["lines"] == [0, 0]
+
+
+def test_the_pages_say_the_passage_comes_from_the_documents_details(ungd_client):
+    html = ungd_client.get("/", query_string={"q": "Who spoke for France in 2024?"}).get_data(as_text=True)
+    assert "Passage 3, from the document's details</a>" in html
+    assert not re.search(r"Passage 3, lines? 0", html)
+    page = ungd_client.get("/documents/FRA_79_2024").get_data(as_text=True)
+    item = page[page.index('<li id="p-3"') :]
     assert "from the document's details, not in the file" in item[: item.index("</li>")]
+    assert "Statement by Emmanuel Macron" in item
 
 
 def test_the_script_shows_the_same_place_as_the_page():
-    from .helpers import ROOT
-
     script = (ROOT / "qa_service" / "http" / "static" / "app.js").read_text(encoding="utf-8")
     assert 'source.kind === "metadata" ? "from the document\'s details"' in script

@@ -18,7 +18,7 @@ import pytest
 from qa_service.http.app import create_app
 from qa_service.index import IndexCorrupt, IndexProblem, current_build, ensure_index, load_index
 
-from .helpers import ROOT, STATEMENT_PASSAGES, FakeEncoder, ask, free_port, request, wait_until_up
+from .helpers import ROOT, FakeEncoder, ask, free_port, request, wait_until_up
 
 
 def _manifest(index_dir: Path, change) -> None:
@@ -104,10 +104,10 @@ def test_a_damaged_state_is_rebuilt_with_one_line(fake_settings, how, caplog):
     assert len(about) == 1 and detail in about[0], warnings
     _single_line(warnings)
     assert not any(r.exc_info for r in caplog.records)
-    assert app.test_client().get("/readyz").get_json()["passages"] == STATEMENT_PASSAGES
+    assert app.test_client().get("/readyz").get_json()["passages"] == 15
     answer = app.test_client().post("/api/v1/ask", json={"question": "terrorism"}).get_json()
     assert answer["answers"] and answer["answers"][0]["source"]["document"]
-    assert load_index(settings.index_dir).manifest.passages == STATEMENT_PASSAGES  # the new build verifies
+    assert load_index(settings.index_dir).manifest.passages == 15  # the new build verifies
     assert (settings.index_dir / "builds").is_dir() and (settings.index_dir / "CURRENT").is_file()
 
 

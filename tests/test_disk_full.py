@@ -15,7 +15,7 @@ import pytest
 
 from qa_service.index import IndexNotSaved, build_index, current_build, ensure_index, load_index
 
-from .helpers import MODEL_CACHE, ROOT, STATEMENT_PASSAGES, FakeEncoder
+from .helpers import MODEL_CACHE, ROOT, FakeEncoder
 
 PAGE = 4096
 
@@ -75,7 +75,7 @@ def test_a_full_disk_at_each_step_of_a_save_leaves_nothing_behind(fake_settings,
         # Nothing of the failed save is left, and the previous build is current and verifies.
         assert _state(settings.index_dir) == expected_state, failed_at[-1]
         assert current_build(settings.index_dir).name == first.build
-        assert load_index(settings.index_dir, settings).manifest.passages == STATEMENT_PASSAGES
+        assert load_index(settings.index_dir, settings).manifest.passages == 15
     else:
         pytest.fail("the build never fitted")
     steps = set(failed_at)
@@ -84,7 +84,7 @@ def test_a_full_disk_at_each_step_of_a_save_leaves_nothing_behind(fake_settings,
     assert any("vector store" in step for step in steps), failed_at
     # The loop ended on a build that fitted once space was there: it is current, and only two builds remain.
     assert current_build(settings.index_dir).name != first.build
-    assert load_index(settings.index_dir, settings).manifest.passages == STATEMENT_PASSAGES
+    assert load_index(settings.index_dir, settings).manifest.passages == 15
 
 
 def _cli(args: list[str], settings, extra_env: dict | None = None) -> subprocess.CompletedProcess:
@@ -123,4 +123,4 @@ def test_build_and_serve_on_a_full_disk_say_so_in_one_line(fake_settings, small_
         filler.unlink()
     built = _cli(["build"], settings)  # space freed: the next build succeeds
     assert built.returncode == 0, built.stderr
-    assert load_index(settings.index_dir).manifest.passages == STATEMENT_PASSAGES
+    assert load_index(settings.index_dir).manifest.passages == 15

@@ -30,7 +30,7 @@ from qa_service.index import (
 )
 from qa_service.ranking import Retriever
 
-from .helpers import ROOT, STATEMENT_ID, STATEMENT_PASSAGES, FakeEncoder, GatedEncoder
+from .helpers import ROOT, STATEMENT_ID, FakeEncoder, GatedEncoder
 
 
 def _tree_digest(folder: Path) -> str:
@@ -88,7 +88,7 @@ def test_damaged_index_is_logged_and_rebuilt_at_start(fake_settings, how, caplog
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(kind in m and detail in m and m.endswith("rebuilding it") for m in warnings), warnings
     ready = app.test_client().get("/readyz").get_json()
-    assert ready["passages"] == STATEMENT_PASSAGES and ready["documents"] == 1
+    assert ready["passages"] == 15 and ready["documents"] == 1
     assert current_build(settings.index_dir).name != before
     load_index(settings.index_dir)  # the new build verifies
 
@@ -231,7 +231,7 @@ def test_build_killed_mid_embedding_leaves_the_previous_index(settings, encoder,
     assert _tree_digest(index_dir) == before  # not a byte changed
     # The service starts on it as it is, even with rebuilding off.
     data = load_fresh_index(settings.replace(index_dir=index_dir, rebuild="never"), encoder)
-    assert data.build == before_build and data.manifest.passages == STATEMENT_PASSAGES
+    assert data.build == before_build and data.manifest.passages == 15
 
 
 _KILL_POINT_CHILD = """
@@ -291,7 +291,7 @@ def test_build_killed_while_writing_leaves_the_previous_index(fake_settings, poi
     assert len(leftovers) == 1  # the dead build's folder, never named in CURRENT
     assert current_build(settings.index_dir).name == first.build
     data = ensure_index(settings, FakeEncoder())  # QA_REBUILD=never: starts on the previous build
-    assert data.build == first.build and data.manifest.passages == STATEMENT_PASSAGES
+    assert data.build == first.build and data.manifest.passages == 15
     # The next build cleans up after the dead one (its temporary folder) and takes over.
     second = build_index(settings, FakeEncoder())
     assert current_build(settings.index_dir).name == second.build

@@ -31,7 +31,7 @@ from qa_service.index import ensure_index, load_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .helpers import CORPUS, STATEMENT_ID, STATEMENT_PASSAGES, FakeEncoder
+from .helpers import CORPUS, STATEMENT_ID, FakeEncoder
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_api_refuses_bad_marks_with_a_clear_400(fb_client, fb_settings, body, co
 
 def test_api_says_which_document_and_passage_are_unknown(fb_client):
     message = fb_client.post("/api/v1/feedback", json={**GOOD, "passage": 99}).get_json()["error"]["message"]
-    assert "no passage 99" in message and str(STATEMENT_PASSAGES) in message
+    assert "no passage 99" in message and "15" in message
 
 
 def test_api_takes_a_500_character_comment_and_2_0_as_passage_2(fb_client):

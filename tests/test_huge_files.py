@@ -17,7 +17,7 @@ from qa_service.corpus.sentences import chunk_spans, max_chars, split_sentences
 from qa_service.http.app import create_app
 from qa_service.index import ensure_index
 
-from .helpers import ROOT, STATEMENT_ID, STATEMENT_PASSAGES, FakeEncoder
+from .helpers import ROOT, STATEMENT_ID, FakeEncoder
 
 MB = 1_000_000
 
@@ -223,5 +223,5 @@ def test_cli_add_of_a_dot_file_says_why_and_fails(runner, fake_settings, tmp_pat
 
 def test_the_shipped_statement_still_splits_as_before(fake_settings):
     data = ensure_index(fake_settings, FakeEncoder())
-    assert len(data.passages) == STATEMENT_PASSAGES and max(len(p.text) for p in data.passages) < max_chars(256)
+    assert len(data.passages) == 15 and max(len(p.text) for p in data.passages) < max_chars(256)
     assert np.isfinite(data.window_vectors).all()

@@ -20,14 +20,14 @@ from qa_service.index import (
 )
 from qa_service.index.build import make_windows, sentence_spans
 
-from .helpers import STATEMENT_PASSAGES, FakeEncoder
+from .helpers import FakeEncoder
 
 
 def test_round_trip(fake_settings, fake_encoder):
     built = build_index(fake_settings, fake_encoder)
     loaded = load_index(fake_settings.index_dir, fake_settings)
     assert [p.to_dict() for p in loaded.passages] == [p.to_dict() for p in built.passages]
-    assert loaded.manifest.passages == STATEMENT_PASSAGES
+    assert loaded.manifest.passages == 15
     assert loaded.manifest.documents == 1
     assert loaded.vectors.size == loaded.manifest.windows
     np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
@@ -100,7 +100,7 @@ def test_damaged_index_is_noticed_and_rebuilt(fake_settings, fake_encoder, damag
     with pytest.raises(IndexCorrupt):
         ensure_index(fake_settings.replace(rebuild="never"), fake_encoder)
     data = ensure_index(fake_settings, fake_encoder)
-    assert data.manifest.passages == STATEMENT_PASSAGES
+    assert data.manifest.passages == 15
     assert current_build(fake_settings.index_dir) != build
 
 
@@ -115,7 +115,7 @@ def test_failed_build_leaves_previous_index(fake_settings, fake_encoder, monkeyp
     with pytest.raises(RuntimeError):
         ensure_index(fake_settings, fake_encoder, force=True)
     assert current_build(fake_settings.index_dir) == before
-    assert load_index(fake_settings.index_dir).manifest.passages == STATEMENT_PASSAGES
+    assert load_index(fake_settings.index_dir).manifest.passages == 15
     leftovers = [p.name for p in (fake_settings.index_dir / "builds").iterdir() if p.name.startswith(".tmp")]
     assert leftovers == []
 
@@ -132,7 +132,7 @@ def test_current_pointer_is_replaced_not_rewritten(fake_settings, fake_encoder):
 def test_manifest_is_json(fake_settings, fake_encoder):
     ensure_index(fake_settings, fake_encoder)
     raw = json.loads((current_build(fake_settings.index_dir) / "manifest.json").read_text())
-    assert raw["passages"] == STATEMENT_PASSAGES and raw["format_version"] == 2
+    assert raw["passages"] == 15 and raw["format_version"] == 2
 
 
 def _passage(text: str) -> Passage:

@@ -18,7 +18,7 @@ from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
 from qa_service.settings import Settings
 
-from .helpers import CORPUS, STATEMENT_PASSAGES, FakeEncoder, GatedEncoder
+from .helpers import CORPUS, FakeEncoder, GatedEncoder
 
 NAMES = {
     "qa_requests",
@@ -87,7 +87,7 @@ def test_names_and_counts_match_the_requests_sent(make_app):
     assert delta("qa_questions_total", no_answer="false") + delta("qa_questions_total", no_answer="true") == 7
     # /metrics does not count itself, so scraping does not move the figures.
     assert all(dict(labels).get("route") != "metrics" for _, labels in after)
-    assert value(after, "qa_index_passages") == STATEMENT_PASSAGES and value(after, "qa_index_documents") == 1
+    assert value(after, "qa_index_passages") == 15 and value(after, "qa_index_documents") == 1
     assert value(after, "qa_index_build_seconds") > 0
 
 

@@ -7,7 +7,8 @@ facts gets one more passage, written from them as a sentence a letterhead would 
 Emmanuel Macron, President of France, at the general debate of the 79th session of the United Nations
 General Assembly, in 2024."). It is not part of the source file: its ``kind`` is :data:`METADATA_KIND`,
 its lines and characters are ``0`` (none), and it comes after the text's passages, numbered after them, so
-the text's own passages keep their numbers. Its role is ``letterhead``: it answers what a letterhead
+the text's own passages keep their numbers. A document whose text has a letterhead naming the speaker (the
+shipped statement) needs none and gets none. Its role is ``letterhead``: it answers what a letterhead
 answers, and questions about the speaker are routed to it as to one.
 """
 
@@ -22,7 +23,7 @@ from .documents import Document, country_name_of, country_of, year_of
 from .layout import split_passages
 from .passages import Passage
 from .sentences import split_sentences
-from .text import collapse_space
+from .text import collapse_space, fold
 
 #: The passage kind of an attribution passage (beside "paragraph" and "block"): written from the document's
 #: metadata, not taken from its text.
@@ -45,11 +46,18 @@ def document_passages(
     """A document's passages: its text split into paragraphs (:func:`~.layout.split_passages`), followed,
     with ``attribution``, by the passage written from its metadata when it has facts to tell."""
     passages = split_passages(doc, count_tokens, max_tokens)
-    if attribution:
+    if attribution and not _letterhead_names_speaker(passages, doc.metadata):
         extra = attribution_passage(doc, len(passages) + 1)
         if extra is not None:
             passages.append(extra)
     return passages
+
+
+def _letterhead_names_speaker(passages: list[Passage], metadata: dict[str, Any]) -> bool:
+    """Whether a letterhead of the text already names the speaker: its facts are a passage already, and a
+    copy written from the metadata would only crowd it (and the text's other passages) in the ranking."""
+    speaker = fold(_fact(metadata, "speaker"))
+    return bool(speaker) and any(p.kind == "block" and speaker in fold(p.text) for p in passages)
 
 
 def attribution_passage(doc: Document, number: int) -> Passage | None:
