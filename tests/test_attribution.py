@@ -19,6 +19,7 @@ from qa_service.corpus import (
 from qa_service.http.app import create_app
 from qa_service.index import build_index, ensure_index
 from qa_service.ranking import Retriever
+from qa_service.ranking.roles import asks_speaker
 
 from .helpers import CORPUS, ROOT, FakeEncoder
 
@@ -173,3 +174,29 @@ def test_the_pages_say_the_passage_comes_from_the_documents_details(ungd_client)
 def test_the_script_shows_the_same_place_as_the_page():
     script = (ROOT / "qa_service" / "http" / "static" / "app.js").read_text(encoding="utf-8")
     assert 'source.kind === "metadata" ? "from the document\'s details"' in script
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which country says a few nations still shape the agenda?", True),
+        ("Who warned that migration will grow?", True),
+        ("Which country proposed that Central Asia be free of the death penalty?", True),
+        ("Who proposed the counter-terrorism strategy that Kazakhstan welcomes?", False),  # a third party
+        ("Who is the Permanent Representative of Kyrgyzstan?", False),
+        ("Which country hosted the Second Congress?", False),
+    ],
+)
+def test_questions_that_ask_who_said_it(question, asks):
+    assert asks_speaker(question) is asks
+
+
+def test_who_said_it_is_answered_by_the_passage_with_its_documents_details(ungd_settings):
+    encoder = FakeEncoder()
+    retriever = Retriever(ensure_index(ungd_settings.replace(attribution_passages=False), encoder), encoder)
+    question = "Which country says we call for a reform of the Security Council and new permanent members?"
+    result = retriever.ask(question)
+    assert result.answers[0].passage.doc_id == "FRA_79_2024" and "France" not in result.answers[0].passage.text
+    assert result.evidence.missing_answer is None  # France's statement says it: its details name France
+    retriever._details = {}
+    assert retriever.ask(question).evidence.missing_answer == "country"

@@ -34,6 +34,7 @@ import numpy as np
 from ..corpus import (
     MAX_COUNTRY_CHARS,
     MAX_ID_CHARS,
+    METADATA_KIND,
     DocumentRecord,
     Passage,
     attribution_text,
@@ -49,7 +50,7 @@ from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
-from .roles import asked_role
+from .roles import asked_role, asks_speaker
 from .short_answer import ShortAnswer, answer_kind, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
@@ -108,7 +109,8 @@ class Retriever:
         self.lexical = LexicalIndex(texts)
         # A document's details count as known names even where no passage tells them (attribution passages
         # off, or facts they leave out, such as the title).
-        details = [f"{d.title}. {attribution_text(d.metadata, d.title)}" for d in index.documents]
+        self._details = {d.id: attribution_text(d.metadata, d.title) for d in index.documents}
+        details = [f"{d.title}. {self._details[d.id]}" for d in index.documents]
         self.names = CorpusNames(texts + details, self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
@@ -320,14 +322,22 @@ class Retriever:
         short_answer: Callable[[int], ShortAnswer | None],
     ) -> Evidence:
         """The signals of the no-answer rule for one question (``best``: the top passages' ids;
-        ``short_answer``: the span a passage gives the question)."""
+        ``short_answer``: the span a passage gives the question). A question asking who said something is
+        answered by the passage that says it together with its document's details (speaker, country)."""
+        passages = [self.index.passages[i] for i in best]
+        texts = [p.text for p in passages]
+        if asks_speaker(question):
+            texts = [
+                t if p.kind == METADATA_KIND or not self._details.get(p.doc_id) else f"{t}\n{self._details[p.doc_id]}"
+                for t, p in zip(texts, passages)
+            ]
         return self.rule.evidence(
             question,
             float(dense_scores[0]) if len(dense_scores) else 0.0,
             float(sentence.max()) if len(sentence) else 0.0,
             self.lexical,
             self.names,
-            [self.index.passages[i].text for i in best],
+            texts,
             [short_answer(i) for i in best],
         )
 
