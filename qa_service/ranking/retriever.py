@@ -107,11 +107,10 @@ class Retriever:
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
         self.lexical = LexicalIndex(texts)
-        # A document's details count as known names even where no passage tells them (attribution passages
-        # off, or facts they leave out, such as the title).
+        # A document's details (speaker, post, country, session, date) count as known names even where no
+        # passage tells them (attribution passages off).
         self._details = {d.id: attribution_text(d.metadata, d.title) for d in index.documents}
-        details = [f"{d.title}. {self._details[d.id]}" for d in index.documents]
-        self.names = CorpusNames(texts + details, self.lexical.has_term)
+        self.names = CorpusNames(texts + [t for t in self._details.values() if t], self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
         self._windows_of = group_rows(index.window_passage, n)
