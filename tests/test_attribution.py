@@ -75,6 +75,7 @@ def test_the_shipped_statement_tells_its_letterhead_facts():
             "Statement by X, at the Security Council open debate.",
         ),
         ({"speaker": ["not", "text"], "post": True, "year": 2020}, "Statement, in 2020."),
+        ({"speaker": "X", "session": -3}, "Statement by X."),  # no such session
         ({"speaker": "x" * 500, "year": 2020}, "Statement, in 2020."),  # no name is 500 characters long
     ],
 )

@@ -29,7 +29,7 @@ from .text import collapse_space, fold
 #: metadata, not taken from its text.
 METADATA_KIND = "metadata"
 #: Bumped whenever the attribution text changes, so that indexes holding older ones count as stale.
-ATTRIBUTION_VERSION = "2"
+ATTRIBUTION_VERSION = "3"
 #: A metadata value longer than this is not a name, a post or a date: it is left out.
 MAX_FACT_CHARS = 200
 
@@ -85,13 +85,14 @@ def attribution_text(metadata: dict[str, Any], title: str = "") -> str:
     """The sentence that tells a document's facts, or "" when it has none.
 
     Read from ``speaker``, ``post``, ``country_name`` (else ``country``), ``session``, ``agenda_item``,
-    ``occasion``, ``date`` (else ``year``); "general debate" is said when the occasion or the title says it.
+    ``occasion``, ``date`` (else ``year``); a session is "the general debate of" it when the title says so
+    and no occasion is given.
     """
     speaker = _fact(metadata, "speaker")
     post = _fact(metadata, "post")
     name = country_name_of(metadata)[:MAX_FACT_CHARS]
     country = _with_article(name) or country_of(metadata)[:MAX_FACT_CHARS]
-    session = year_of({"year": metadata.get("session")})
+    session = _session(metadata.get("session"))
     agenda = _fact(metadata, "agenda_item")
     occasion = _fact(metadata, "occasion")
     when = _date_phrase(metadata)
@@ -157,6 +158,12 @@ def _date_phrase(metadata: dict[str, Any]) -> str:
         return f"on {date}"
     year = year_of(metadata)
     return f"in {year}" if year else ""
+
+
+def _session(value: Any) -> int:
+    """A General Assembly session number (an integer or a string of digits, 1 or more), 0 when none."""
+    number = year_of({"year": value})
+    return number if 0 < number < 10_000 else 0
 
 
 def _ordinal(n: int) -> str:
