@@ -228,7 +228,10 @@ class Retriever:
         elif mode == "bm25":
             candidates = lexical_top if len(lexical_top) else dense_ids
         else:
-            candidates = np.union1d(np.union1d(dense_ids, lexical_top), role_ids)
+            # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
+            # most words with the question): a corpus of many documents has a letterhead in each.
+            extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
+            candidates = np.union1d(np.union1d(dense_ids, lexical_top), extra)
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
