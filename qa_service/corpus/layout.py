@@ -315,6 +315,8 @@ def _bare(text: str) -> str:
 
 def _is_salutation(text: str) -> bool:
     """A line that only addresses the audience ("Mr. Chairman,", "Distinguished delegates,") or thanks it."""
+    if len(text) > _MAX_BLOCK_LINE_CHARS:  # its bare form would be over 110 characters: no need to make it
+        return False
     bare = _bare(text)
     if len(bare) > 110 or not bare:
         return False
