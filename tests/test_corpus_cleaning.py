@@ -185,6 +185,12 @@ def test_a_salutation_block_is_dropped(tmp_path, opening):
             "achieving targets under Agenda 2030 and the Sustainable\n\nDevelopment Goals.\n",
             "achieving targets under Agenda 2030 and the Sustainable Development Goals.",
         ),
+        # ... or by one before a capital, after a word no paragraph ends with ("this").
+        (
+            "This is what the monument in memory of the\n1994 victims, recently built in the gardens of this\n\n"
+            "United Nations building, stands to remind the world.\n",
+            "in the gardens of this United Nations building, stands to remind the world.",
+        ),
         # A sentence cut by a page number and blank lines.
         (
             "We are planning to convene, in the coming year, a meeting of\n18\n\n\n"

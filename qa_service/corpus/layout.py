@@ -64,7 +64,8 @@ _DECORATION = re.compile(r"^(?:#{1,6}\s+)?(?:[-*•–]\s+|\d{1,3}[.)]\s+)?[*_]*
 # Words a title does not end with, but a wrapped line often does ("On behalf of the").
 _OPEN_ENDINGS = frozenset(
     "a an the of and or but to in on at by for with from as that which who whose our my your its their "
-    "his her this these those is are was were be will would should shall can could may must".split()
+    "his her this these those is are was were be will would should shall can could may must among between "
+    "into onto upon about over under through towards toward against within across during than via".split()
 )
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 _BULLET = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
@@ -354,6 +355,12 @@ def _continues(previous: str, following: str) -> bool:
     return bool(following) and following[0].islower() and not _SENTENCE_END.search(previous)
 
 
+def _ends_open(line: str) -> bool:
+    """Whether a line ends with a word that no paragraph ends with ("of", "the", "this")."""
+    last = line[line.rfind(" ") + 1 :]
+    return last.lower() in _OPEN_ENDINGS
+
+
 def _open(line: str) -> bool:
     """Whether a line leaves a sentence open: no full stop at its end, and not a title line."""
     return not _SENTENCE_END.search(line) and not _is_heading_line(line)
@@ -399,8 +406,13 @@ def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
     for i, line in enumerate(lines):
         text = line.clean
         if not text:
-            # A blank line ends a paragraph, unless a sentence (or a hyphenated word) runs on across it.
-            if current and (current[-1].hyphen or _continues(current[-1].clean, next_text(i))):
+            # A blank line ends a paragraph, unless a sentence (or a hyphenated word) runs on across it: the
+            # next line starts in lower case, or this one ends with a word no paragraph ends with ("the").
+            if current and (
+                current[-1].hyphen
+                or _continues(current[-1].clean, next_text(i))
+                or (_ends_open(current[-1].clean) and next_text(i)[:1].isalnum())
+            ):
                 continue
             close()
             continue
