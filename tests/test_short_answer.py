@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.ranking.short_answer import answer_kind, candidates, find_short_answer
+from qa_service.ranking.short_answer import answer_kind, candidates, checked_kind, find_short_answer
 
 
 @pytest.mark.parametrize(
@@ -23,10 +23,37 @@ from qa_service.ranking.short_answer import answer_kind, candidates, find_short_
         ("Which country hosted the congress?", "country"),
         ("Why does Kazakhstan support the strategy?", None),
         ("What does the delegation expect from the session?", None),
+        # A leading "when" that opens a clause, a class asked for, an origin story: no short answer.
+        ("When the law is a direct target of the protest, what is this called?", None),
+        ("What type of organization would need large quantities of oxygen?", None),
+        ("Where does the term cherry picker come from?", None),
+        ("When, and where, was the congress held?", "date"),
     ],
 )
 def test_answer_kind(question, kind) -> None:
     assert answer_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("When will the convention be concluded?", "date"),
+        ("When did Kazakhstan accede to the convention?", "date"),
+        # A "when" with a modal, or about "you", asks for a condition: its absence proves nothing.
+        ("When can oxygen gas produce a toxic condition?", None),
+        ("When do you need to blind bake pastry?", None),
+        ("Whom does Kazakhstan congratulate?", None),
+        ("Who chaired the committee?", "person"),
+    ],
+)
+def test_checked_kind(question, kind) -> None:
+    assert checked_kind(question) == kind
+
+
+def test_titles_before_a_name_are_not_the_name() -> None:
+    text = "On April 20, Kennedy sent a memo to Vice President Lyndon B. Johnson, asking him to look into it."
+    found = [text[c.start : c.end] for c in candidates(text, "person")]
+    assert any(f.endswith("Lyndon B. Johnson") and "Vice" not in f for f in found)
 
 
 def _one(question: str, text: str):
