@@ -103,6 +103,18 @@ def test_a_person_with_honorific() -> None:
     assert _one("Who delivered the statement?", text).text == "H.E. Yerzhan Kazykhanov"
 
 
+def test_a_person_whose_name_has_a_particle() -> None:
+    text = "Statement by Lula da Silva, President of Brazil, at the general debate, in 2024."
+    assert _one("Who addressed the General Assembly on behalf of Brazil in 2024?", text).text == "Lula da Silva"
+    text = "Statement by Ursula von der Leyen, President of the European Commission."
+    assert _one("Who gave the statement?", text).text == "Ursula von der Leyen"
+
+
+def test_the_country_a_post_serves() -> None:
+    text = "Statement by Emmanuel Macron, President of France, at the general debate, in 2024."
+    assert _one("Which country did Emmanuel Macron speak for?", text).text == "France"
+
+
 def test_no_span_when_the_passage_has_none_of_the_kind() -> None:
     text = "We strongly believe that our work during this session will be successful."
     assert _one("When will the session end?", text) is None

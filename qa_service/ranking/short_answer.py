@@ -234,9 +234,30 @@ _AMOUNT = re.compile(
     re.I,
 )
 _WORD = re.compile(r"\S+")
-_CONNECTORS = {"of", "and", "the", "for", "on", "in", "to", "&", "de", "du", "la", "del"}
+_CONNECTORS = {
+    "of",
+    "and",
+    "the",
+    "for",
+    "on",
+    "in",
+    "to",
+    "&",
+    "de",
+    "du",
+    "la",
+    "del",
+    "da",
+    "dos",
+    "der",
+    "van",
+    "von",
+}
+#: Connectors that belong inside a person's name ("Lula da Silva", "Ursula von der Leyen").
+_NAME_PARTICLES = frozenset({"de", "du", "la", "del", "da", "dos", "der", "van", "von"})
 _CAPITAL_RUN = re.compile(
-    r"(?<![\w'’])(?:[A-Z][\w'’.-]*|[A-Z]{2,})(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&|de|du|la|del)[ \t]+)*"
+    r"(?<![\w'’])(?:[A-Z][\w'’.-]*|[A-Z]{2,})"
+    r"(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&|de|du|la|del|da|dos|der|van|von)[ \t]+)*"
     r"(?:[A-Z][\w'’.-]*))*"
 )
 _HONORIFIC = re.compile(
@@ -380,6 +401,10 @@ def _name_candidates(text: str, kind: str) -> list[_Candidate]:
             for m in re.finditer(r"[A-Z][\w'’.-]*(?:[ \t]+(?:of[ \t]+)?[A-Z][\w'’.-]*)*", run):
                 if m.group(0).lower().rstrip(".") in countries:
                     out.append(_Candidate(a + m.start(), a + m.end(), kind))
+                elif " of " in m.group(0):  # "President of France": the country a post serves
+                    tail = m.group(0).rsplit(" of ", 1)[1]
+                    if tail.lower().rstrip(".") in countries:
+                        out.append(_Candidate(a + m.end() - len(tail), a + m.end(), kind))
         return _lists(text, out)
     runs = _runs(text)
     if kind != "post":
@@ -418,7 +443,12 @@ def _name_candidates(text: str, kind: str) -> list[_Candidate]:
                 a += len(" ".join(tokens[:titles])) + 1
                 tokens, lowered = tokens[titles:], lowered[titles:]
             plain = [t for t in lowered if t not in _CONNECTORS]
-            if len(plain) == len(lowered) and 2 <= len(plain) <= 4 and not any(t in _NOT_PERSON for t in plain):
+            particles = sum(t in _NAME_PARTICLES for t in lowered[1:-1])
+            if (
+                len(plain) + particles == len(lowered)
+                and 2 <= len(plain) <= 4
+                and not any(t in _NOT_PERSON for t in plain)
+            ):
                 start = a
                 honorific = re.search(rf"{_HONORIFIC.pattern}\s*$", text[max(0, a - 22) : a])
                 if honorific:
