@@ -103,6 +103,13 @@ class Settings:
         "QA_EMBED_CONTEXT",
         "Prefix each passage with its document title and section heading when embedding.",
     )
+    attribution_passages: bool = setting(
+        True,
+        "QA_ATTRIBUTION_PASSAGES",
+        "Give each document one more passage written from its metadata (speaker, post, country, session, "
+        'date: "Statement by ..., President of France, at the general debate of the 79th session ..., in '
+        '2024."), so that who spoke, for which country and when can be asked.',
+    )
     keep_builds: int = setting(
         1,
         "QA_KEEP_BUILDS",

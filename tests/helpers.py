@@ -51,6 +51,8 @@ CHROMIUM_ARGS = [
 ]
 #: Screenshots of the main states of the page (git-ignored).
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+#: The 415 UN General Debate statements, when ../shared is beside this checkout (read in place, never copied).
+UNGD_DATASET = ROOT.parent / "shared" / "datasets" / "un_general_debate_subset"
 
 
 def read_jsonl(path: Path) -> list[dict]:

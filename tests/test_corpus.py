@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -222,8 +223,11 @@ def test_real_layouts_keep_every_word_in_place(name):
     doc, passages = _ungd(name)
     assert passages
     for p in passages:
+        # The text reads its source range: the same letters and digits, less Markdown markup and the hyphens
+        # of words broken across lines (tests/test_corpus_cleaning.py checks page furniture and the rest).
         source = doc.text[p.start_char : p.end_char]
-        assert source.split() == p.text.split(), (name, p.number)
+        assert re.sub(r"[\W_]", "", source) == re.sub(r"[\W_]", "", p.text), (name, p.number)
+        assert (source[0], source[-1]) == (p.text[0], p.text[-1])
         assert " ".join(p.text[a:b] for a, b in p.sentences).split() == p.text.split()
         assert len(p.text.split()) >= 8, (name, p.text)  # no fragments
         assert (len(p.text.split()) * 4 + 2) // 3 <= 256  # within the model's input

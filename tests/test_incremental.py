@@ -100,7 +100,10 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind, senten
         for k, p in zip(added.sentence_keys, added.sentence_passage)
         if added.passages[p].doc_id == "landlocked"
     }
-    assert len(new_windows) == 2 and len(new_sentences) == 4 and not new_windows & new_sentences
+    # Two paragraphs of two sentences, and the attribution passage ("Statement by KAZ, in 2024."), whose one
+    # sentence embedded alone is its window's text.
+    assert len(new_windows) == 3 and len(new_sentences) == 5
+    assert len(new_windows & new_sentences) == (1 if sentence_vectors == "separate" else 0)
     runs = new_windows if sentence_vectors == "pooled" else new_windows | new_sentences
     assert encoder.calls - before == added.manifest.embedded == len(runs)
     # The windows that were there keep their ids: the store was updated, not rebuilt.

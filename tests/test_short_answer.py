@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.ranking.short_answer import answer_kind, candidates, find_short_answer
+from qa_service.ranking.short_answer import answer_kind, candidates, checked_kind, find_short_answer
 
 
 @pytest.mark.parametrize(
@@ -23,10 +23,37 @@ from qa_service.ranking.short_answer import answer_kind, candidates, find_short_
         ("Which country hosted the congress?", "country"),
         ("Why does Kazakhstan support the strategy?", None),
         ("What does the delegation expect from the session?", None),
+        # A leading "when" that opens a clause, a class asked for, an origin story: no short answer.
+        ("When the law is a direct target of the protest, what is this called?", None),
+        ("What type of organization would need large quantities of oxygen?", None),
+        ("Where does the term cherry picker come from?", None),
+        ("When, and where, was the congress held?", "date"),
     ],
 )
 def test_answer_kind(question, kind) -> None:
     assert answer_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("When will the convention be concluded?", "date"),
+        ("When did Kazakhstan accede to the convention?", "date"),
+        # A "when" with a modal, or about "you", asks for a condition: its absence proves nothing.
+        ("When can oxygen gas produce a toxic condition?", None),
+        ("When do you need to blind bake pastry?", None),
+        ("Whom does Kazakhstan congratulate?", None),
+        ("Who chaired the committee?", "person"),
+    ],
+)
+def test_checked_kind(question, kind) -> None:
+    assert checked_kind(question) == kind
+
+
+def test_titles_before_a_name_are_not_the_name() -> None:
+    text = "On April 20, Kennedy sent a memo to Vice President Lyndon B. Johnson, asking him to look into it."
+    found = [text[c.start : c.end] for c in candidates(text, "person")]
+    assert any(f.endswith("Lyndon B. Johnson") and "Vice" not in f for f in found)
 
 
 def _one(question: str, text: str):
@@ -74,6 +101,18 @@ def test_places_lists_and_countries() -> None:
 def test_a_person_with_honorific() -> None:
     text = "Statement by H.E. Yerzhan Kazykhanov,\nPermanent Representative of the Republic of Kazakhstan"
     assert _one("Who delivered the statement?", text).text == "H.E. Yerzhan Kazykhanov"
+
+
+def test_a_person_whose_name_has_a_particle() -> None:
+    text = "Statement by Lula da Silva, President of Brazil, at the general debate, in 2024."
+    assert _one("Who addressed the General Assembly on behalf of Brazil in 2024?", text).text == "Lula da Silva"
+    text = "Statement by Ursula von der Leyen, President of the European Commission."
+    assert _one("Who gave the statement?", text).text == "Ursula von der Leyen"
+
+
+def test_the_country_a_post_serves() -> None:
+    text = "Statement by Emmanuel Macron, President of France, at the general debate, in 2024."
+    assert _one("Which country did Emmanuel Macron speak for?", text).text == "France"
 
 
 def test_no_span_when_the_passage_has_none_of_the_kind() -> None:

@@ -3,9 +3,15 @@
 Paragraphs are inferred from the layout, which varies between files: blank-line paragraphs, one
 paragraph per (long) line, and text hard-wrapped at a fixed width with no blank lines. In wrapped text a
 line ends a paragraph when it ends a sentence and the next line's first word would have fitted on it.
-Salutations ("Mr. Chairman,") and closing thanks are dropped; short title lines become the section
-context of the passages that follow; a run of short unpunctuated lines (a letterhead: speaker, post,
-agenda item, date) is kept as one passage, line breaks preserved, because people ask who spoke and when.
+Salutations ("Mr. Chairman,", a list of those addressed) and closing thanks are dropped; short title lines
+and Markdown headings become the section context of the passages that follow; a run of short unpunctuated
+lines that names who made the statement, a post, the agenda item or a date (a letterhead) is kept as one
+passage, line breaks preserved, because people ask who spoke and when.
+
+Lines are read as a reader sees them (:class:`_Line`): Markdown emphasis and quote markers are not text;
+page numbers and running footers are dropped (a page break in mid-sentence is closed up); a word hyphenated
+across a line break is joined (see :func:`_mark_hyphens`). How a passage's text then relates to its source
+range is said in :class:`~.passages.Passage`.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .documents import Document
 from .passages import Passage
 from .sentences import chunk_spans, fits, split_sentences
+from .text import source_index, strip_markup
 
 #: Bumped whenever splitting changes, so that indexes built by an older splitter count as stale.
-SPLITTER_VERSION = "8"
+SPLITTER_VERSION = "9"
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _SALUTATION = re.compile(
@@ -56,7 +64,8 @@ _DECORATION = re.compile(r"^(?:#{1,6}\s+)?(?:[-*•–]\s+|\d{1,3}[.)]\s+)?[*_]*
 # Words a title does not end with, but a wrapped line often does ("On behalf of the").
 _OPEN_ENDINGS = frozenset(
     "a an the of and or but to in on at by for with from as that which who whose our my your its their "
-    "his her this these those is are was were be will would should shall can could may must".split()
+    "his her this these those is are was were be will would should shall can could may must among between "
+    "into onto upon about over under through towards toward against within across during than via".split()
 )
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 _BULLET = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
@@ -71,19 +80,67 @@ _ADDRESS = re.compile(
 )
 
 
+# Page furniture: a page number ("18", "- 3 -", "Page 2|6", "Page 3 of 5"), a page number beside a UN job
+# number ("23 08-53122"), a UN document symbol running at the top of a page ("A/63/PV.13").
+_PAGE_FURNITURE = re.compile(
+    r"^(?:[-–—]\s*)?\d{1,3}(?:\s*[-–—])?$|^page\s*\d{1,4}(?:\s*(?:\||/|of)\s*\d{1,4})?$"
+    r"|^\d{1,4}\s+\d{2}-\d{5}$|^\d{2}-\d{5}\s+\d{1,4}$|^[A-Z]/\d{1,3}/PV\.\d{1,4}$",
+    re.IGNORECASE,
+)
+# A page number beside a short mark ("z 11"): a running footer when the document repeats it.
+_RUNNING_MARK = re.compile(r"^\S{1,3}\s+\d{1,3}$|^\d{1,3}\s+\S{1,3}$")
+# A list number alone on its line ("7."), its text lost; but "Goal\n16." ends a wrapped sentence.
+_LIST_NUMBER = re.compile(r"^\d{1,3}[.)]$")
+# A word hyphenated across a line break: the line ends with a letter or digit and a hyphen ("non-").
+_LINE_END_HYPHEN = re.compile(r"[^\W_]-$")
+_HYPHEN_TAIL = re.compile(r"([^\W\d_]+)-$")
+_HYPHEN_HEAD = re.compile(r"^[^\W\d_]+")
+_HYPHENATED_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+# A line that only addresses the audience names one of them and makes no sentence (no pronoun, no verb).
+_ADDRESSEE = re.compile(
+    r"\b(?:president|secretary[- ]general|excellenc\w*|majest\w*|highness\w*|ladies|gentlem[ae]n|delegates"
+    r"|delegations|heads?\s+of\s+(?:state|government|delegation)|leaders|colleagues|friends|compatriots"
+    r"|ambassadors?|chair(?:man|woman|person)?|guests)\b",
+    re.IGNORECASE,
+)
+# The only words in lower case that a line of address holds besides those addressed ("and", "of", "dear").
+_ADDRESS_WORDS = frozenset(
+    "a an the of and or to in on at for from with all other different dear distinguished esteemed honourable "
+    "honorable respected fellow my your his her our mr mrs ms madam sir general assembly".split()
+)
+_LOWER_WORD = re.compile(r"(?<![\w’'-])[a-z][\w’'-]*")
+_TITLE_START = re.compile(r"(?:h\.\s?e\.\s+|the\s+)?(?:president|secretary)", re.IGNORECASE)
+_SENTENCE_WORD = re.compile(
+    r"\b(?:I|[Ww]e|[Uu]s|[Oo]ur|[Tt]hey|[Tt]heir|[Ii]ts?|is|are|was|were|be|been|will|would|shall|should|can"
+    r"|could|may|must|has|have|had|do|does|did|that|which|who)\b"
+)
+# What only a letterhead holds: who made the statement ("Statement by"), the agenda item, a date.
+_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_LETTERHEAD_EVIDENCE = re.compile(
+    r"\b(?:statement|address|speech|remarks|intervention)\b.{0,80}\bby\b|\bagenda\s+item\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}\s+\d{{4}}\b|\b{_MONTH}\s+(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?\d{{4}}\b"
+    r"|\b(?:permanent\s+representative|(?:prime\s+)?minister\s+(?:of|for)|head\s+of\s+(?:the\s+)?delegation)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class _Line:
+    """A source line as a reader sees it: ``clean`` is its text without Markdown markup and without
+    whitespace at either end; ``shifts`` (see :func:`~.text.strip_markup`) say where each character of
+    ``clean`` stands in the line, which starts at ``start`` in the source. ``hyphen`` is "keep" or "drop"
+    when the line ends with a word hyphenated across the line break, joined to the next line's first word
+    with or without its hyphen."""
+
     number: int  # 1-based
     start: int  # character offset of the line's first character in the source
-    text: str  # without the line ending
+    clean: str
+    shifts: tuple[tuple[int, int], ...] = ((0, 0),)
+    hyphen: str = ""
 
-    @property
-    def stripped(self) -> str:
-        return self.text.strip()
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.text.rstrip())
+    def source(self, i: int) -> int:
+        """The source offset of character ``i`` of ``clean``."""
+        return self.start + source_index(self.shifts, i)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +169,7 @@ def split_passages(
     pending_headings: list[str] = []
     for group in groups:
         if group.kind == "heading":
-            pending_headings.append(" ".join(_bare(ln.stripped) for ln in group.lines))
+            pending_headings.append(" ".join(_bare(ln.clean) for ln in group.lines))
             continue
         if pending_headings:
             section = ": ".join(pending_headings[-_MAX_SECTION_HEADINGS:])[:_MAX_SECTION_CHARS]
@@ -155,13 +212,81 @@ def _estimate_tokens(text: str) -> int:
 
 
 def _source_lines(text: str, body_offset: int) -> list[_Line]:
+    """The body's lines, cleaned of markup, without page furniture, with line-break hyphens marked."""
     lines: list[_Line] = []
     offset = 0
     for number, raw in enumerate(text.split("\n"), start=1):
         if offset >= body_offset:
-            lines.append(_Line(number, offset, raw.rstrip("\r")))
+            clean, shifts = strip_markup(raw)
+            lines.append(_Line(number, offset, clean, shifts))
         offset += len(raw) + 1
-    return lines
+    return _mark_hyphens(_drop_page_furniture(lines), text, body_offset)
+
+
+def _drop_page_furniture(lines: list[_Line]) -> list[_Line]:
+    """The lines without page numbers, running footers and list numbers left without their text.
+
+    A page break in the middle of a sentence (the text before it leaves its sentence open) is closed up:
+    the furniture and the blank lines around it go, so that the two halves of the sentence meet. Elsewhere
+    the furniture becomes a blank line.
+    """
+    marks = Counter(ln.clean for ln in lines if len(ln.clean) <= 12 and _RUNNING_MARK.match(ln.clean))
+    out: list[_Line] = []
+    last_text = ""  # the last line kept that is not blank
+    closing_up = False
+    for line in lines:
+        text = line.clean
+        if not text:
+            if not closing_up:
+                out.append(line)
+            continue
+        list_number = _LIST_NUMBER.match(text)
+        furniture = _PAGE_FURNITURE.match(text) or marks.get(text, 0) > 1 or list_number
+        if furniture and not (list_number and last_text and _open(last_text)):
+            if last_text and _open(last_text):
+                while out and not out[-1].clean:
+                    out.pop()
+                closing_up = True
+            elif not closing_up:
+                out.append(replace(line, clean="", shifts=((0, 0),)))
+            continue
+        closing_up = False
+        out.append(line)
+        last_text = text
+    return out
+
+
+def _mark_hyphens(lines: list[_Line], text: str, body_offset: int) -> list[_Line]:
+    """The lines, each that ends with a word hyphenated across the line break marked "keep" or "drop".
+
+    The two halves are always joined; the hyphen is dropped only when the document writes the joined word
+    elsewhere without a hyphen and never with one ("peace-" + "making" where it writes "peacemaking"). A
+    hyphen before a capital or a digit ("Secretary-" + "General", "post-" + "2015") and every other
+    hyphen stay: in the UN statements every word broken at a line end is a compound ("non-proliferation").
+    """
+    pairs: dict[int, tuple[str, str]] = {}  # line index -> the halves that might be one word, or ("", "")
+    following = ""  # the next line's text that is not blank
+    for i in range(len(lines) - 1, -1, -1):
+        clean = lines[i].clean
+        if clean.endswith("-") and following[:1].isalnum() and _LINE_END_HYPHEN.search(clean[-2:]):
+            tail, head = _HYPHEN_TAIL.search(clean), _HYPHEN_HEAD.match(following)
+            one_word = tail and head and head.group().islower()
+            pairs[i] = (tail.group(1).lower(), head.group()) if one_word else ("", "")
+        following = clean or following
+    if not pairs:
+        return lines
+    wanted = {t + h for t, h in pairs.values() if t} | {f"{t}-{h}" for t, h in pairs.values() if t}
+    seen = set()
+    if wanted:
+        for match in _HYPHENATED_WORD.finditer(text, body_offset):
+            word = match.group().lower()
+            if word in wanted:
+                seen.add(word)
+    out = list(lines)
+    for i, (tail, head) in pairs.items():
+        drop = bool(tail) and tail + head in seen and f"{tail}-{head}" not in seen
+        out[i] = replace(lines[i], hyphen="drop" if drop else "keep")
+    return out
 
 
 _NON_SPACE = re.compile(r"\S+")
@@ -176,7 +301,7 @@ def _count_words(text: str) -> int:
 
 def _wrap_width(lines: Sequence[_Line]) -> int:
     """The width the hard-wrapped part of a document was wrapped at (0 when nothing is wrapped)."""
-    lengths = [len(ln.stripped) for ln in lines if 40 <= len(ln.stripped) <= 130]
+    lengths = [len(ln.clean) for ln in lines if 40 <= len(ln.clean) <= 130]
     if len(lengths) < 3:
         return 0
     lengths.sort()
@@ -191,6 +316,8 @@ def _bare(text: str) -> str:
 
 def _is_salutation(text: str) -> bool:
     """A line that only addresses the audience ("Mr. Chairman,", "Distinguished delegates,") or thanks it."""
+    if len(text) > _MAX_BLOCK_LINE_CHARS:  # its bare form would be over 110 characters: no need to make it
+        return False
     bare = _bare(text)
     if len(bare) > 110 or not bare:
         return False
@@ -215,6 +342,7 @@ def _is_heading_line(text: str) -> bool:
         and not _SENTENCE_END.search(text)
         and text[-1] not in ",;:"
         and not text[0].islower()
+        and not _LINE_END_HYPHEN.search(text)
     )
 
 
@@ -225,6 +353,12 @@ def _continues(previous: str, following: str) -> bool:
     break or a stray blank line fell in the middle of a sentence.
     """
     return bool(following) and following[0].islower() and not _SENTENCE_END.search(previous)
+
+
+def _ends_open(line: str) -> bool:
+    """Whether a line ends with a word that no paragraph ends with ("of", "the", "this")."""
+    last = line[line.rfind(" ") + 1 :]
+    return last.lower() in _OPEN_ENDINGS
 
 
 def _open(line: str) -> bool:
@@ -245,7 +379,7 @@ class _Group:
     joined: bool = False
 
     def words(self) -> int:
-        return sum(_count_words(ln.stripped) for ln in self.lines)
+        return sum(_count_words(ln.clean) for ln in self.lines)
 
 
 def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
@@ -265,19 +399,30 @@ def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
 
     def next_text(i: int) -> str:
         for k in range(i + 1, len(lines)):  # no slice: a copy per blank line would be quadratic
-            if lines[k].stripped:
-                return lines[k].stripped
+            if lines[k].clean:
+                return lines[k].clean
         return ""
 
     for i, line in enumerate(lines):
-        text = line.stripped
+        text = line.clean
         if not text:
-            # A blank line ends a paragraph, unless a sentence runs on across it.
-            if current and _continues(current[-1].stripped, next_text(i)):
+            # A blank line ends a paragraph, unless a sentence (or a hyphenated word) runs on across it: the
+            # next line starts in lower case, or this one ends with a word no paragraph ends with ("the").
+            if current and (
+                current[-1].hyphen
+                or _continues(current[-1].clean, next_text(i))
+                or (_ends_open(current[-1].clean) and next_text(i)[:1].isalnum())
+            ):
                 continue
             close()
             continue
-        if not _ALNUM.search(text) or (_is_salutation(text) and not (current and _open(current[-1].stripped))):
+        if _MARKDOWN_HEADING.match(text):
+            # A Markdown heading stands alone, whatever follows it.
+            close()
+            runs.append(([line], False))
+            joined = False
+            continue
+        if not _ALNUM.search(text) or (_is_salutation(text) and not (current and _open(current[-1].clean))):
             # Noise, or a salutation (unless it is the middle of a wrapped sentence: "... to congratulate
             # / Mr. Sam Kutesa on his election").
             close()
@@ -286,23 +431,28 @@ def _group_lines(lines: Sequence[_Line]) -> list[_Group]:
         if len(text) >= long_line:
             # One paragraph on one long line, amid wrapped text; but a line that leaves its sentence
             # open runs on into the next (lines joined or broken unevenly by the text's extraction).
-            if not (current and _open(current[-1].stripped)):
+            if not (current and _open(current[-1].clean)):
                 close()
             current.append(line)
             if not _open(text) and not _continues(text, next_text(i)):
                 close()
             continue
         current.append(line)
-        nxt = lines[i + 1].stripped if i + 1 < len(lines) else ""
+        nxt = lines[i + 1].clean if i + 1 < len(lines) else ""
         if _ends_paragraph(text, nxt, width):
             close()
     close()
 
     groups: list[_Group] = []
+    after_dropped = False
+    index = {ln.number: k for k, ln in enumerate(lines)}
     for run, run_joined in runs:
-        classified = _classify_run(run, width)
-        for n, (kind, part) in enumerate(classified):
-            groups.append(_Group(kind, part, run_joined if n == 0 else False))
+        for n, (kind, part) in enumerate(_classify_run(run, width, next_text(index[run[-1].number]))):
+            if kind == "salutation":
+                after_dropped = True
+                continue
+            groups.append(_Group(kind, part, run_joined and n == 0 and not after_dropped))
+            after_dropped = False
     return groups
 
 
@@ -317,28 +467,67 @@ def _ends_paragraph(text: str, next_text: str, width: int) -> bool:
 
 
 def _is_letterhead(run: list[_Line], width: int) -> bool:
-    """A short run of short lines that reads as one unit: a speaker, a post, an agenda item, a date."""
-    texts = [ln.stripped for ln in run]
+    """A short run of short lines that reads as one unit: a speaker, a post, an agenda item, a date.
+
+    Besides its shape (no line ends a sentence), it must say what only a letterhead says: who made the
+    statement ("Statement by"), a post, the agenda item or a date; and it does not end open, as the lead-in
+    to a quotation ("..., who said:") or a sentence cut by a page break ("... a meeting of") does.
+    """
+    texts = [ln.clean for ln in run]
     if len(texts) > _MAX_BLOCK_LINES or any(_BULLET.match(t) or len(t) > _MAX_BLOCK_LINE_CHARS for t in texts):
         return False
     if any(_SENTENCE_END.search(t) or (width and len(t) >= width) for t in texts):
         return False
+    last = texts[-1]
+    if last[-1] in ":;" or last.split()[-1].lower() in _OPEN_ENDINGS:
+        return False
+    joined = " ".join(texts)
     # A wrapped paragraph whose sentences all end mid-line is not a letterhead.
-    return len(split_sentences(" ".join(texts))) == 1
+    return bool(_LETTERHEAD_EVIDENCE.search(joined)) and len(split_sentences(joined)) == 1
 
 
-def _classify_run(run: list[_Line], width: int) -> list[tuple[str, list[_Line]]]:
-    """Label a run of lines: paragraph, or a letterhead block, with any leading heading lines."""
+def _is_address(text: str) -> bool:
+    """A line that only addresses the audience: a salutation, or a list of those addressed ("President of
+    the General Assembly,", "Secretary-General of the United Nations,", "-Heads of Delegation,")."""
+    if len(text) > _MAX_BLOCK_LINE_CHARS:
+        return False
+    bare = _bare(text).lstrip("-–—−•·* ")
+    if not bare or _is_salutation(bare):
+        return bool(bare)
+    # One that ends with a full stop must open as an address does ("His Excellency ...", "President of ..."),
+    # and so must one with no punctuation (not a title: "The President's Journey").
+    opens_as_address = bool(_ADDRESS.match(bare) or _TITLE_START.match(bare))
+    punctuated = bare[-1] in ",;:" or "," in bare
+    ends_sentence = bool(_SENTENCE_END.search(bare.rstrip(",;: ")))
+    return (
+        len(bare.split()) <= 16
+        and (opens_as_address or (punctuated and not ends_sentence))
+        and bool(_ADDRESSEE.search(bare))
+        and all(w in _ADDRESS_WORDS or _ADDRESSEE.fullmatch(w) for w in _LOWER_WORD.findall(bare))
+        and not _SENTENCE_WORD.search(bare)
+        and not _LETTERHEAD_EVIDENCE.search(bare)
+    )
+
+
+def _classify_run(run: list[_Line], width: int, following: str = "") -> list[tuple[str, list[_Line]]]:
+    """Label a run of lines: paragraph, or a letterhead block, with any leading heading lines; or a
+    salutation, to drop, when every line only addresses the audience and the address is not cut short by a
+    stray blank line ("... President of the 79th General" / "Assembly."): its last line ends with a stop
+    or a comma, or ``following`` (the next line of text) is not a fragment of it."""
+    last = run[-1].clean
+    closed = last[-1] in ",;:.!…" or _is_salutation(last) or not following or len(following.split()) >= 3
+    if closed and not _MARKDOWN_HEADING.match(run[0].clean) and all(_is_address(ln.clean) for ln in run):
+        return [("salutation", run)]
     if len(run) == 1:
-        text = run[0].stripped
-        if _is_heading_line(text) and (not width or len(text) < 0.6 * width):
+        text = run[0].clean
+        if _MARKDOWN_HEADING.match(text) or (_is_heading_line(text) and (not width or len(text) < 0.6 * width)):
             return [("heading", run)]
         return [("paragraph", run)]
     # A run of short lines none of which ends a sentence: headings, or a letterhead block.
     if (
         len(run) <= 2
-        and all(_is_heading_line(ln.stripped) for ln in run)
-        and all(not width or len(ln.stripped) < width for ln in run)
+        and all(_is_heading_line(ln.clean) for ln in run)
+        and all(not width or len(ln.clean) < width for ln in run)
     ):
         return [("heading", [ln]) for ln in run]
     if _is_letterhead(run, width):
@@ -347,9 +536,9 @@ def _classify_run(run: list[_Line], width: int) -> list[tuple[str, list[_Line]]]
     head: list[tuple[str, list[_Line]]] = []
     while (
         len(run) > 1
-        and _is_heading_line(run[0].stripped)
-        and len(run[0].stripped) < 0.6 * (width or 100)
-        and not _continues(run[0].stripped, run[1].stripped)
+        and _is_heading_line(run[0].clean)
+        and len(run[0].clean) < 0.6 * (width or 100)
+        and not _continues(run[0].clean, run[1].clean)
     ):
         head.append(("heading", [run[0]]))
         run = run[1:]
@@ -362,7 +551,8 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
     Some statements are laid out as speech notes, a phrase or a sentence per line: when the median
     paragraph (of ten or more) is under :data:`_SPEECH_MEDIAN_WORDS` words, consecutive paragraphs are packed into
     passages of about :data:`_PACK_WORDS` words. In any layout a fragment under :data:`_TINY_WORDS` words
-    joins the paragraph before it (or after it, when it comes first). Only paragraphs separated by
+    joins the paragraph before it (or after it, when it comes first), and a paragraph that ends with a colon
+    (the lead-in to a quotation or a list) joins the one it introduces. Only paragraphs separated by
     nothing but blank lines are joined, so a passage's source range holds exactly its text.
     """
     paragraph_words = [g.words() for g in groups if g.kind == "paragraph"]
@@ -371,7 +561,8 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
     speech = len(paragraph_words) >= 10 and statistics.median(paragraph_words) < _SPEECH_MEDIAN_WORDS
 
     def fit_together(a: _Group, b: _Group) -> bool:
-        return fits(" ".join(ln.stripped for ln in a.lines + b.lines), count_tokens, max_tokens)
+        text, _ = _layout("paragraph", [(ln, 0, len(ln.clean)) for ln in a.lines + b.lines])
+        return fits(text, count_tokens, max_tokens)
 
     packed: list[_Group] = []
     for group in groups:
@@ -382,7 +573,12 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
             and last.kind == "paragraph"
             and group.joined
             and fit_together(last, group)
-            and (group.words() < _TINY_WORDS or last.words() < _TINY_WORDS or (speech and last.words() < _PACK_WORDS))
+            and (
+                group.words() < _TINY_WORDS
+                or last.words() < _TINY_WORDS
+                or (speech and last.words() < _PACK_WORDS)
+                or last.lines[-1].clean.endswith(":")
+            )
         ):
             last.lines = last.lines + group.lines
             continue
@@ -395,24 +591,17 @@ def _split_long(
 ) -> list[list[tuple[_Line, int, int]]]:
     """Cut a paragraph over the token (or character) limit at sentence boundaries.
 
-    Returns pieces, each a list of (line, start, end) slices of source lines (offsets within the line).
+    Returns pieces, each a list of (line, start, end) slices of lines (offsets within their ``clean`` text).
     """
-    whole = [(ln, len(ln.text) - len(ln.text.lstrip()), len(ln.text.rstrip())) for ln in group]
-    text = _join(kind, whole)
+    whole = [(ln, 0, len(ln.clean)) for ln in group]
+    text, starts = _layout(kind, whole)
     if kind == "block" or fits(text, count_tokens, max_tokens):
         return [whole]
-    # Where each slice starts in the joined text (slices are joined by one space, which stands for the
-    # line break and maps to the start of the slice after it).
-    starts: list[int] = []
-    offset = 0
-    for _line, a, b in whole:
-        starts.append(offset)
-        offset += b - a + 1
 
     def position(char: int) -> tuple[int, int]:
-        """The (slice index, offset in its line) of a character of the joined text."""
-        idx = bisect.bisect_right(starts, char + 1) - 1
-        return idx, whole[idx][1] + max(0, char - starts[idx])
+        """The (slice index, offset in its line) of a character of the joined text (not a space between)."""
+        idx = bisect.bisect_right(starts, char) - 1
+        return idx, whole[idx][1] + char - starts[idx]
 
     spans = split_sentences(text)
     chunks = chunk_spans(text, spans, count_tokens, max_tokens, overlap=0)
@@ -428,24 +617,40 @@ def _split_long(
     return pieces
 
 
-def _join(kind: str, slices: Sequence[tuple[_Line, int, int]]) -> str:
-    parts = [ln.text[a:b].strip() for ln, a, b in slices]
-    return ("\n" if kind == "block" else " ").join(p for p in parts if p)
+def _layout(kind: str, slices: Sequence[tuple[_Line, int, int]]) -> tuple[str, list[int]]:
+    """The text of consecutive line slices, and where each slice starts in it.
+
+    A block keeps its line breaks; a paragraph's lines are joined by one space, except a word hyphenated
+    across the line break, whose halves are joined with no space (and without the hyphen when it is
+    marked "drop").
+    """
+    parts: list[str] = []
+    starts: list[int] = []
+    offset = 0
+    for n, (ln, a, b) in enumerate(slices):
+        nxt = slices[n + 1] if n + 1 < len(slices) else None
+        hyphen = ln.hyphen if kind != "block" and nxt is not None and b == len(ln.clean) and nxt[1] == 0 else ""
+        part = ln.clean[a : b - 1] if hyphen == "drop" else ln.clean[a:b]
+        separator = "" if nxt is None or hyphen else ("\n" if kind == "block" else " ")
+        starts.append(offset)
+        parts.append(part + separator)
+        offset += len(part) + len(separator)
+    return "".join(parts), starts
 
 
 def _make_passage(doc: Document, number: int, kind: str, section: str, piece: list[tuple[_Line, int, int]]) -> Passage:
-    text = _join(kind, piece)
-    first, last = piece[0], piece[-1]
+    text, _ = _layout(kind, piece)
+    (first, a, _), (last, _, b) = piece[0], piece[-1]
     sentences = tuple(_line_spans(text)) if kind == "block" else tuple(split_sentences(text))
     return Passage(
         doc_id=doc.id,
         doc_title=doc.title,
         number=number,
         text=text,
-        first_line=first[0].number,
-        last_line=last[0].number,
-        start_char=first[0].start + first[1],
-        end_char=last[0].start + last[2],
+        first_line=first.number,
+        last_line=last.number,
+        start_char=first.source(a),
+        end_char=last.source(b - 1) + 1,
         kind=kind,
         section=section,
         sentences=sentences,

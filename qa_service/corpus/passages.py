@@ -14,10 +14,14 @@ ROLES = ("letterhead", "opening", "body", "closing")
 class Passage:
     """A paragraph of a document, with where it stands in the source.
 
-    ``text`` has the source's line wraps joined by single spaces (a letterhead block keeps its line
-    breaks). ``first_line``/``last_line`` are 1-based line numbers in the source file and
-    ``start_char``/``end_char`` a half-open character range in it. ``sentences`` are half-open
-    ranges into ``text``.
+    ``text`` is the source range as a reader sees it: line wraps joined by single spaces (a letterhead block
+    keeps its line breaks), a word hyphenated across a line break joined ("non-proliferation"; without the
+    hyphen only when the document writes the word so elsewhere), and without Markdown emphasis or quote
+    markers (``**``, ``*``, ``>``) or the page numbers and footers inside the range. So ``text`` holds the
+    same letters and digits as ``source[start_char:end_char]``, in the same order, less that page furniture;
+    its first and last characters are those of the range. ``first_line``/``last_line`` are 1-based line
+    numbers in the source file and ``start_char``/``end_char`` a half-open character range in it.
+    ``sentences`` (and the highlight of an answer) are half-open ranges into ``text``, not into the source.
     """
 
     doc_id: str

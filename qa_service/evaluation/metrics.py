@@ -204,6 +204,7 @@ class Report:
     """Everything one evaluation run measured on one question set.
 
     ``splits``: the final ranking's figures on each split of a set that has them ("tune", "held_out");
+    ``kinds``: the same on each kind of answerable question of a set that labels them ("who_spoke", ...);
     ``short_answers``: the spans of the best answer, per split ("all" when the set has none), and
     ``reading``: the spans found in each question's gold passage (SQuAD's when/how many/... questions).
     """
@@ -216,6 +217,7 @@ class Report:
     misses: list[dict] = field(default_factory=list)
     splits: dict[str, ModeReport] = field(default_factory=dict)
     split_abstention: dict[str, AbstentionReport] = field(default_factory=dict)
+    kinds: dict[str, ModeReport] = field(default_factory=dict)
     short_answers: dict[str, ShortAnswerReport] = field(default_factory=dict)
     reading: ShortAnswerReport | None = None
     span_misses: list[dict] = field(default_factory=list)
@@ -254,6 +256,14 @@ class Report:
                     ),
                 }
                 for name, m in self.splits.items()
+            },
+            "kinds": {
+                name: {
+                    **{f"recall@{k}": round(v, 4) for k, v in m.recall.items()},
+                    "mrr@10": round(m.mrr, 4),
+                    "questions": m.questions,
+                }
+                for name, m in self.kinds.items()
             },
             "short_answers": {name: r.to_json() for name, r in self.short_answers.items()},
             "reading": self.reading.to_json() if self.reading else None,
@@ -386,6 +396,8 @@ def evaluate(
             len(oos),
             len(picked),
         )
+    for kind in sorted({q.kind for q in qset.questions if q.kind}):
+        report.kinds[kind] = summarise(modes[0], [r for r, q in zip(first_ranks, qset.questions) if q.kind == kind])
     if spans:
         answered = [q for q in qset.questions if q.answers and q.gold_texts]
         report.short_answers["all"] = summarise_spans(spans)

@@ -54,6 +54,16 @@ def format_table(reports: Sequence[Report]) -> str:
         for report, name, m in split_rows:
             cells = " | ".join(f"{m.recall[k]:.3f}" for k in CUTOFFS)
             lines.append(f"| {report.name} | {name} ({m.questions} q) | {cells} | {m.mrr:.3f} |")
+    kind_rows = [(r, name, m) for r in reports for name, m in r.kinds.items()]
+    if kind_rows:
+        lines += [
+            "",
+            "| set | kind of question (final ranking) | " + " | ".join(f"R@{k}" for k in CUTOFFS) + " | MRR@10 |",
+        ]
+        lines.append("|" + "---|" * (3 + len(CUTOFFS)))
+        for report, name, m in kind_rows:
+            cells = " | ".join(f"{m.recall[k]:.3f}" for k in CUTOFFS)
+            lines.append(f"| {report.name} | {name} ({m.questions} q) | {cells} | {m.mrr:.3f} |")
     span_rows = [(r.name, name, s) for r in reports for name, s in r.short_answers.items()]
     span_rows += [
         (r.name, "given gold passage: " + "/".join(READING_PREFIXES), r.reading) for r in reports if r.reading

@@ -157,6 +157,7 @@ def answer_to_json(answer: Answer) -> dict:
             "document": p.doc_id,
             "title": p.doc_title,
             "passage": p.number,
+            "kind": p.kind,
             "lines": [p.first_line, p.last_line],
             "chars": [p.start_char, p.end_char],
             "metadata": answer.metadata or {},

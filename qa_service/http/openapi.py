@@ -286,6 +286,13 @@ def _ok(ref: str, description: str) -> dict:
 
 def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> dict:
     integer_pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    passage_kind = {
+        "type": "string",
+        "enum": ["paragraph", "block", "metadata"],
+        "description": "`paragraph`: a paragraph of the text; `block`: a letterhead (speaker, post, date) as laid "
+        "out; `metadata`: the document's details (speaker, post, country, session, date) written as a sentence "
+        "from its metadata, not taken from its text (its lines and chars are [0, 0]).",
+    }
     document_fields = {
         "id": {"type": "string"},
         "title": {"type": "string"},
@@ -390,8 +397,17 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                         "document": {"type": "string"},
                         "title": {"type": "string"},
                         "passage": {"type": "integer", "minimum": 1},
-                        "lines": {**integer_pair, "description": "First and last line in the source file (1-based)."},
-                        "chars": {**integer_pair, "description": "Half-open character range in the source file."},
+                        "kind": passage_kind,
+                        "lines": {
+                            **integer_pair,
+                            "description": "First and last line in the source file (1-based); [0, 0] for a "
+                            "`metadata` passage, which is not in the file.",
+                        },
+                        "chars": {
+                            **integer_pair,
+                            "description": "Half-open character range in the source file; [0, 0] for a "
+                            "`metadata` passage.",
+                        },
                         "metadata": {
                             "type": "object",
                             "description": (
@@ -448,7 +464,7 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                         "properties": {
                             "number": {"type": "integer", "minimum": 1},
                             "text": {"type": "string"},
-                            "kind": {"type": "string", "enum": ["paragraph", "block"]},
+                            "kind": passage_kind,
                             "lines": integer_pair,
                             "chars": integer_pair,
                         },

@@ -31,8 +31,8 @@ from ..corpus import (
     context_prefix,
     corpus_files,
     corpus_fingerprint,
+    document_passages,
     load_document,
-    split_passages,
 )
 from ..encoders import Encoder
 from ..settings import Settings
@@ -70,6 +70,7 @@ def build_params(settings: Settings) -> dict[str, object]:
         "max_passage_tokens": settings.max_passage_tokens,
         "embed_context": settings.embed_context,
         "sentence_vectors": settings.sentence_vectors,
+        "attribution_passages": settings.attribution_passages,
     }
 
 
@@ -296,7 +297,7 @@ def _read_corpus(
             passages.extend(old_passages.get(old.id, []))
         else:
             doc = load_document(path, settings.corpus_dir)
-            split = split_passages(doc, encoder.count_tokens, limit)
+            split = document_passages(doc, encoder.count_tokens, limit, settings.attribution_passages)
             documents.append(doc.record(len(split)))
             passages.extend(split)
         if progress:

@@ -34,8 +34,10 @@ import numpy as np
 from ..corpus import (
     MAX_COUNTRY_CHARS,
     MAX_ID_CHARS,
+    METADATA_KIND,
     DocumentRecord,
     Passage,
+    attribution_text,
     context_prefix,
     country_label,
     country_name_of,
@@ -48,7 +50,7 @@ from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
-from .roles import asked_role
+from .roles import asked_role, asks_speaker
 from .short_answer import ShortAnswer, answer_kind, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
@@ -105,7 +107,10 @@ class Retriever:
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
         self.lexical = LexicalIndex(texts, self.params.acronyms)
-        self.names = CorpusNames(texts, self.lexical.has_term)
+        # A document's details (speaker, post, country, session, date) count as known names even where no
+        # passage tells them (attribution passages off).
+        self._details = {d.id: attribution_text(d.metadata, d.title) for d in index.documents}
+        self.names = CorpusNames(texts + [t for t in self._details.values() if t], self.lexical.has_term)
         self.rule = self.params.no_answer_rule()
         n = len(index.passages)
         self._windows_of = group_rows(index.window_passage, n)
@@ -223,7 +228,10 @@ class Retriever:
         elif mode == "bm25":
             candidates = lexical_top if len(lexical_top) else dense_ids
         else:
-            candidates = np.union1d(np.union1d(dense_ids, lexical_top), role_ids)
+            # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
+            # most words with the question): a corpus of many documents has a letterhead in each.
+            extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
+            candidates = np.union1d(np.union1d(dense_ids, lexical_top), extra)
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
         sentence = self._sentence_scores(query, candidates)
@@ -316,14 +324,22 @@ class Retriever:
         short_answer: Callable[[int], ShortAnswer | None],
     ) -> Evidence:
         """The signals of the no-answer rule for one question (``best``: the top passages' ids;
-        ``short_answer``: the span a passage gives the question)."""
+        ``short_answer``: the span a passage gives the question). A question asking who said something is
+        answered by the passage that says it together with its document's details (speaker, country)."""
+        passages = [self.index.passages[i] for i in best]
+        texts = [p.text for p in passages]
+        if asks_speaker(question):
+            texts = [
+                t if p.kind == METADATA_KIND or not self._details.get(p.doc_id) else f"{t}\n{self._details[p.doc_id]}"
+                for t, p in zip(texts, passages)
+            ]
         return self.rule.evidence(
             question,
             float(dense_scores[0]) if len(dense_scores) else 0.0,
             float(sentence.max()) if len(sentence) else 0.0,
             self.lexical,
             self.names,
-            [self.index.passages[i].text for i in best],
+            texts,
             [short_answer(i) for i in best],
         )
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 _SPEECH = (
-    r"(?:speech|statement|remarks|address|speaker|envoy|diplomat|ambassador|delegate|spoke|speak|delivered|gave|given)"
+    r"(?:speech|statement|remarks|address(?:ed|es)?|speaker|envoy|diplomat|ambassador|delegate"
+    r"|spoke|speak|delivered|gave|given)"
 )
 _OPENING = re.compile(
     r"\b(?:open|opens|opening|begin|begins|beginning|start|starts|first\s+words|greet\w*|introduc\w*)\b", re.I
@@ -38,3 +39,20 @@ def asked_role(question: str) -> str | None:
     if speech and _LETTERHEAD.search(question) and not _CONTENT.search(question):
         return "letterhead"
     return None
+
+
+# "Which country says ...?", "Who warned that ...?": the one who said what a passage says, whom the passage
+# need not name: its document's speaker and country. Verbs of proposing or asking count only before a
+# reported clause ("proposed that ...", "called for ..."): "Who proposed the strategy?" asks for a third party.
+_ASKS_SPEAKER = re.compile(
+    r"^\s*(?:who|which\s+(?:country|countries|nation|state|delegation|leader|government))\b"
+    r".*\b(?:(?:say|says|said|argue[sd]?|warn(?:s|ed)?|claim(?:s|ed)?|state[sd]?|declare[sd]?|insist(?:s|ed)?"
+    r"|stress(?:es|ed)?|believe[sd]?|want(?:s|ed)?)\b"
+    r"|(?:propose[sd]?|ask(?:s|ed)?|call(?:s|ed)?|urge[sd]?|suggest(?:s|ed)?)\s+(?:that|for)\b)",
+    re.I,
+)
+
+
+def asks_speaker(question: str) -> bool:
+    """Whether a question asks who (which country) said what a passage says."""
+    return _ASKS_SPEAKER.search(question) is not None

@@ -115,9 +115,24 @@ _WHICH_PHRASE = re.compile(r"\b(?:what|which)\s+((?:[\w'’-]+\s+){0,3})", re.I)
 _AUXILIARIES = frozenset("is are was were did does do has have had will would can could should may might must".split())
 
 
+# "When the law is the target, what is this called?": a leading "when" that opens a clause, not a question.
+_WHEN_CLAUSE = re.compile(r"^\s*when\b[^?]*?,\s*(?:what|which|who|whom|whose|how|why|where)\b", re.I)
+# "What type of organization ...": the answer is a class, not a name or a figure.
+_ASKS_CLASS = re.compile(r"\b(?:what|which)\s+(?:type|types|kind|kinds|sort|sorts|form|forms)\s+of\b", re.I)
+# "Where does the term cherry picker come from?": an origin story, not a place.
+_ASKS_ORIGIN = re.compile(
+    r"^\s*where\s+(?:does|did|do)\s+(?:the\s+)?(?:term|word|name|phrase|expression|saying|idea|custom)\b.*\bcome\s+from\b",
+    re.I,
+)
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of answer (one of :data:`KINDS`) the question's wording asks for, or None."""
+    if _ASKS_CLASS.search(question) or _ASKS_ORIGIN.search(question):
+        return None
     found = [(m.start(), kind) for kind, pattern in _ASKS if (m := pattern.search(question))]
+    if _WHEN_CLAUSE.search(question):
+        found = [(start, kind) for start, kind in found if not (kind == "date" and start == 0)]
     if not found:
         return None
     # "Who is the ... of which country?" asks for a person: the earliest asking phrase wins, but
@@ -133,12 +148,21 @@ _WHO_OBJECT = re.compile(
 )
 
 
+# "When can oxygen produce a toxic condition?": a "when" with a modal asks for a condition, not a date.
+_WHEN_CONDITION = re.compile(
+    r"^\s*when\s+(?:can|could|may|might|must|should|would|(?:do|does)\s+(?:you|one|we)\b)\b", re.I
+)
+
+
 def checked_kind(question: str) -> str | None:
     """The kind of answer whose absence makes a question unanswered (for the no-answer rule): as
     :func:`answer_kind`, except a person asked as an object ("Whom does Kazakhstan congratulate?"), which
-    is often a group that no name stands for, and a post, which the text may word in any way."""
+    is often a group that no name stands for, a post, which the text may word in any way, and a "when"
+    that asks for a condition ("When can ...?")."""
     kind = answer_kind(question)
     if kind == "post" or (kind == "person" and _WHO_OBJECT.search(question)):
+        return None
+    if kind == "date" and _WHEN_CONDITION.search(question):
         return None
     return kind
 
@@ -210,9 +234,30 @@ _AMOUNT = re.compile(
     re.I,
 )
 _WORD = re.compile(r"\S+")
-_CONNECTORS = {"of", "and", "the", "for", "on", "in", "to", "&", "de", "du", "la", "del"}
+_CONNECTORS = {
+    "of",
+    "and",
+    "the",
+    "for",
+    "on",
+    "in",
+    "to",
+    "&",
+    "de",
+    "du",
+    "la",
+    "del",
+    "da",
+    "dos",
+    "der",
+    "van",
+    "von",
+}
+#: Connectors that belong inside a person's name ("Lula da Silva", "Ursula von der Leyen").
+_NAME_PARTICLES = frozenset({"de", "du", "la", "del", "da", "dos", "der", "van", "von"})
 _CAPITAL_RUN = re.compile(
-    r"(?<![\w'’])(?:[A-Z][\w'’.-]*|[A-Z]{2,})(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&|de|du|la|del)[ \t]+)*"
+    r"(?<![\w'’])(?:[A-Z][\w'’.-]*|[A-Z]{2,})"
+    r"(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&|de|du|la|del|da|dos|der|van|von)[ \t]+)*"
     r"(?:[A-Z][\w'’.-]*))*"
 )
 _HONORIFIC = re.compile(
@@ -236,6 +281,8 @@ _TITLE_WORDS = frozenset(
     "representative ambassador minister president secretary chairman chairperson envoy delegate director "
     "governor prime deputy chief head commissioner adviser advisor consul king queen".split()
 )
+# Words of a title that may stand before a person's name in one capitalised run.
+_LEADING_TITLES = _TITLE_WORDS | frozenset("vice general senator judge justice pope saint sir dame lord lady".split())
 _MONTH_WORDS = frozenset(
     "january february march april may june july august september october november december monday tuesday "
     "wednesday thursday friday saturday sunday".split()
@@ -354,6 +401,10 @@ def _name_candidates(text: str, kind: str) -> list[_Candidate]:
             for m in re.finditer(r"[A-Z][\w'’.-]*(?:[ \t]+(?:of[ \t]+)?[A-Z][\w'’.-]*)*", run):
                 if m.group(0).lower().rstrip(".") in countries:
                     out.append(_Candidate(a + m.start(), a + m.end(), kind))
+                elif " of " in m.group(0):  # "President of France": the country a post serves
+                    tail = m.group(0).rsplit(" of ", 1)[1]
+                    if tail.lower().rstrip(".") in countries:
+                        out.append(_Candidate(a + m.end() - len(tail), a + m.end(), kind))
         return _lists(text, out)
     runs = _runs(text)
     if kind != "post":
@@ -384,8 +435,20 @@ def _name_candidates(text: str, kind: str) -> list[_Candidate]:
             if is_country or re.search(r"\b(?:in|at|from|to|near)\s+$", before) or (len(tokens) <= 3 and not first):
                 out.append(_Candidate(a, b, kind))
         elif kind == "person" and not is_org and not is_country:
+            # "Vice President Lyndon B. Johnson": the titles before a name are not part of it.
+            titles = 0
+            while titles < len(lowered) - 2 and lowered[titles] in _LEADING_TITLES:
+                titles += 1
+            if titles:
+                a += len(" ".join(tokens[:titles])) + 1
+                tokens, lowered = tokens[titles:], lowered[titles:]
             plain = [t for t in lowered if t not in _CONNECTORS]
-            if len(plain) == len(lowered) and 2 <= len(plain) <= 4 and not any(t in _NOT_PERSON for t in plain):
+            particles = sum(t in _NAME_PARTICLES for t in lowered[1:-1])
+            if (
+                len(plain) + particles == len(lowered)
+                and 2 <= len(plain) <= 4
+                and not any(t in _NOT_PERSON for t in plain)
+            ):
                 start = a
                 honorific = re.search(rf"{_HONORIFIC.pattern}\s*$", text[max(0, a - 22) : a])
                 if honorific:

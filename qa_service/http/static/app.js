@@ -120,7 +120,9 @@
           h("span", { class: "num" }, answer.score.toFixed(2))),
         " ",
         h("a", { class: "where", href: documentHref(source) },
-          `Passage ${source.passage}, ` + (first === last ? `line ${first}` : `lines ${first}–${last}`)),
+          `Passage ${source.passage}, ` +
+            (source.kind === "metadata" ? "from the document's details"
+              : first === last ? `line ${first}` : `lines ${first}–${last}`)),
       ),
       sourceLine(source),
       ...(answer.answer ? [h("p", { class: "short-answer" }, h("strong", null, answer.answer.text))] : []),
