@@ -14,6 +14,12 @@ with a JSON error and closed: a body over ``QA_MAX_BODY_BYTES`` (``413``), heade
 buffered request are answered as JSON too (see :func:`parser_error_status`), all with the service's
 security headers; the log never shows the request line, which may carry a key in its query string.
 
+A request that arrives while no thread is answering one is answered by the event loop's own thread
+(nothing to hand over: no thread to wake, no callback back to the loop). Should it run longer than
+``INLINE_SECONDS`` (a slow encoder, a client that does not read its answer), a standby thread takes
+the loop over until it ends, so that other connections are still read, handed to threads, and refused
+with 503 when the gate is full, as before.
+
 Plain HTTP/1.x only: TLS, HTTP/2 and the uWSGI protocol are left to a proxy in front.
 """
 
@@ -24,6 +30,7 @@ import errno
 import json
 import selectors
 import socket
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -49,6 +56,12 @@ SWEEP_SECONDS = 0.2
 
 #: Seconds an idle kept-alive connection stays open once the worker is stopping (as gunicorn's gthread).
 STOP_LINGER_SECONDS = 2.0
+
+#: Seconds a request answered by the loop's thread runs before the standby thread takes the loop over.
+INLINE_SECONDS = 0.02
+
+#: Seconds between two heartbeats to the arbiter (gunicorn kills a worker silent for its ``timeout``).
+NOTIFY_SECONDS = 1.0
 
 _REASONS = {
     400: "Bad Request",
@@ -348,6 +361,13 @@ class BufferingWorker(ThreadWorker):
         self.reading: dict[TConn, Reading] = {}
         self.lingering: dict[socket.socket, float] = {}
         self.next_sweep = 0.0
+        self.next_notify = 0.0
+        self.in_pool = 0  # requests handed to the thread pool and not finished
+        self.inline: TConn | None = None  # a request the loop's thread answers once its events are dispatched
+        self.inline_started: float | None = None  # when the loop's thread began answering one
+        self.loop_lock = threading.Lock()  # held by whichever thread runs the event loop
+        self.loop_thread = 0
+        self.standby_active = False
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -358,6 +378,69 @@ class BufferingWorker(ThreadWorker):
     def init_process(self) -> None:
         self.cfg = SettledConfig(self.cfg)
         super().init_process()
+
+    def run(self) -> None:
+        self.loop_thread = threading.get_ident()
+        threading.Thread(target=self._standby, name="qa-loop-standby", daemon=True).start()
+        super().run()
+
+    def notify(self) -> None:
+        """Tell the arbiter the worker is alive, at most once every ``NOTIFY_SECONDS`` (a syscall each time)."""
+        now = time.monotonic()
+        if now >= self.next_notify:
+            self.next_notify = now + NOTIFY_SECONDS
+            super().notify()
+
+    # -- the loop's thread answers a request when no other thread is answering one --------------------
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        with self.loop_lock:
+            super().wait_for_and_dispatch_events(timeout)
+        while self.inline is not None:
+            conn, self.inline = self.inline, None
+            self.inline_started = time.monotonic()
+            keep = False
+            try:
+                keep = self.handle(conn)
+            finally:
+                self.inline_started = None
+                if self.standby_active:
+                    self.method_queue.defer(_nothing)  # wake the standby's select: the loop is ours again
+            with self.loop_lock:
+                self._after_request(conn, keep)
+
+    def _standby(self) -> None:
+        """Run the event loop while a request answered by the loop's thread takes longer than ``INLINE_SECONDS``."""
+        while True:
+            time.sleep(INLINE_SECONDS / 2)
+            started = self.inline_started
+            if started is None or time.monotonic() - started < INLINE_SECONDS:
+                continue
+            with self.loop_lock:
+                self.standby_active = True
+                try:
+                    while self.inline_started is not None:
+                        ThreadWorker.wait_for_and_dispatch_events(self, 0.1)
+                        self.murder_keepalived()
+                        self.murder_pending()
+                        self.notify()
+                except Exception:
+                    self.log.exception("the standby event loop failed")
+                finally:
+                    self.standby_active = False
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Answer in the loop's own thread when no request is being answered, else hand to the pool."""
+        if (
+            self.inline is None
+            and self.in_pool == 0
+            and self.inline_started is None
+            and threading.get_ident() == self.loop_thread
+        ):
+            self.inline = conn
+            return
+        self.in_pool += 1
+        super().enqueue_req(conn)
 
     # -- the event loop: accept, read, hand over, close -------------------------------------------
 
@@ -493,10 +576,14 @@ class BufferingWorker(ThreadWorker):
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
         """A thread answered: read the connection's next request in the loop, or close it."""
+        self.in_pool -= 1
         try:
             keep = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
             keep = False
+        self._after_request(conn, keep)
+
+    def _after_request(self, conn: TConn, keep: bool) -> None:
         if keep:
             self._start_reading(conn, getattr(conn, "pending_bytes", bytearray()), idle=True)
         else:
@@ -530,6 +617,10 @@ class BufferingWorker(ThreadWorker):
             client.sendall(error_bytes(status))
         except OSError:
             self.log.debug("could not send the error response")
+
+
+def _nothing() -> None:
+    """A callback that only wakes the event loop."""
 
 
 def buffering_worker(read_timeout: float, max_body: int) -> type[BufferingWorker]:
