@@ -20,6 +20,11 @@ A request that arrives while no thread is answering one is answered by the event
 the loop over until it ends, so that other connections are still read, handed to threads, and refused
 with 503 when the gate is full, as before.
 
+Workers share one listening socket and each takes the connections it wins: 16 kept-alive clients came
+out 12 and 4, and the worker with 12 made them wait three times as long. A worker holding more than its
+share of the open connections (``ConnectionShare``, counted across workers) stops accepting until the
+others catch up; some worker always accepts.
+
 Plain HTTP/1.x only: TLS, HTTP/2 and the uWSGI protocol are left to a proxy in front.
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import multiprocessing
 import selectors
 import socket
 import threading
@@ -335,6 +341,23 @@ class SettledConfig:
         return value
 
 
+class ConnectionShare:
+    """The connections open in all the workers of one server, counted in memory they share (made before
+    the fork), so that a worker can tell whether it holds more than its share."""
+
+    def __init__(self) -> None:
+        self.total = multiprocessing.Value("q", 0)
+
+    def add(self, count: int) -> None:
+        with self.total.get_lock():
+            self.total.value += count
+
+    def over(self, own: int, workers: int) -> bool:
+        """Whether a worker with ``own`` connections holds more than ``(total + 1) / workers`` of them. Not
+        every worker can be over at once, so some worker always accepts."""
+        return workers > 1 and own * workers > self.total.value + 1
+
+
 class Reading:
     """A connection being read by the event loop: its bytes so far and its deadline."""
 
@@ -355,6 +378,7 @@ class BufferingWorker(ThreadWorker):
 
     read_timeout: float = 10.0
     max_body: int = 16 * 1024
+    share: ConnectionShare | None = None  # the server's count of open connections (None: not balanced)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -362,6 +386,7 @@ class BufferingWorker(ThreadWorker):
         self.lingering: dict[socket.socket, float] = {}
         self.next_sweep = 0.0
         self.next_notify = 0.0
+        self.counted = 0  # this worker's connections in ``share``
         self.in_pool = 0  # requests handed to the thread pool and not finished
         self.inline: TConn | None = None  # a request the loop's thread answers once its events are dispatched
         self.inline_started: float | None = None  # when the loop's thread began answering one
@@ -382,7 +407,21 @@ class BufferingWorker(ThreadWorker):
     def run(self) -> None:
         self.loop_thread = threading.get_ident()
         threading.Thread(target=self._standby, name="qa-loop-standby", daemon=True).start()
-        super().run()
+        try:
+            super().run()
+        finally:
+            self._count(-self.counted)
+
+    def _count(self, change: int) -> None:
+        if self.share is not None and change:
+            self.counted += change
+            self.share.add(change)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """Accept while under the worker's share of the server's connections (and gunicorn's own limit)."""
+        if enabled and self.share is not None and self.share.over(self.counted, self.cfg.workers):
+            enabled = False
+        super().set_accept_enabled(enabled)
 
     def notify(self) -> None:
         """Tell the arbiter the worker is alive, at most once every ``NOTIFY_SECONDS`` (a syscall each time)."""
@@ -452,6 +491,9 @@ class BufferingWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        self._count(1)
+        if self._accepting:
+            self.set_accept_enabled(True)  # stops accepting if this connection put the worker over its share
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking from here
         conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader = BufferUnreader()
@@ -527,6 +569,7 @@ class BufferingWorker(ThreadWorker):
     def _close(self, conn: TConn) -> None:
         """Close a connection without blocking the loop: send FIN, then read until the peer closes too."""
         self.nr_conns -= 1
+        self._count(-1)
         sock = conn.sock
         try:
             sock.setblocking(False)
@@ -624,8 +667,10 @@ def _nothing() -> None:
 
 
 def buffering_worker(read_timeout: float, max_body: int) -> type[BufferingWorker]:
-    """The worker class with the service's reading deadline and body limit."""
-    return type("QAWorker", (BufferingWorker,), {"read_timeout": read_timeout, "max_body": max_body})
+    """The worker class with the service's reading deadline and body limit, and a count of connections its
+    workers share (make it in the master, before the workers are forked)."""
+    attributes = {"read_timeout": read_timeout, "max_body": max_body, "share": ConnectionShare()}
+    return type("QAWorker", (BufferingWorker,), attributes)
 
 
 __all__ = ["BufferingWorker", "Framing", "buffering_worker", "error_bytes", "request_end"]
