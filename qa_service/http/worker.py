@@ -63,7 +63,7 @@ SWEEP_SECONDS = 0.2
 #: Seconds an idle kept-alive connection stays open once the worker is stopping (as gunicorn's gthread).
 STOP_LINGER_SECONDS = 2.0
 
-#: Seconds a request answered by the loop's thread runs before the standby thread takes the loop over.
+#: Seconds a request answered by the loop's thread runs (to twice that) before the standby thread takes the loop over.
 INLINE_SECONDS = 0.02
 
 #: Seconds between two heartbeats to the arbiter (gunicorn kills a worker silent for its ``timeout``).
@@ -451,7 +451,7 @@ class BufferingWorker(ThreadWorker):
     def _standby(self) -> None:
         """Run the event loop while a request answered by the loop's thread takes longer than ``INLINE_SECONDS``."""
         while True:
-            time.sleep(INLINE_SECONDS / 2)
+            time.sleep(INLINE_SECONDS)  # a look every 20 ms: each takes the GIL from a request that holds it
             started = self.inline_started
             if started is None or time.monotonic() - started < INLINE_SECONDS:
                 continue
