@@ -610,8 +610,7 @@ def _value(span: str, kind: str) -> str | int | float | None:
         if kind == "year":
             return int(span[:4]) if span[:4].isdigit() else None
         if kind == "number":
-            from number_parser import parse_number
-
+            parse_number = _number_parser()
             cleaned = span.replace(",", "")
             if re.fullmatch(r"\d+", cleaned):
                 return int(cleaned)
@@ -622,3 +621,14 @@ def _value(span: str, kind: str) -> str | int | float | None:
     except Exception:  # a value is a courtesy: the span stands without it
         return None
     return None
+
+
+@lru_cache(maxsize=1)
+def _number_parser():
+    """number-parser's ``parse_number`` with its language tables built once: it builds them anew for each
+    of its six languages on every call (about 1 ms, most of a short answer's cost); they are only read."""
+    from number_parser import parser
+
+    if not hasattr(parser.LanguageData, "cache_info"):
+        parser.LanguageData = lru_cache(maxsize=None)(parser.LanguageData)
+    return parser.parse_number
