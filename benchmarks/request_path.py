@@ -20,7 +20,11 @@ Flask's first hook to its last). Reported, each the median over the rounds:
 - ``rest_mean_ms`` = mean HTTP time - mean encoder time over the same requests (the server's own
   histogram): the same question, without mixing a client-side p50 with an in-process one;
 - ``view_mean_ms`` - ``encoder_mean_ms``: the app's own work, without the server and the network;
-- ``healthz_p50_ms``: the round trip of ``/healthz`` (the server and Flask with almost no work).
+- ``healthz_p50_ms``: the round trip of ``/healthz`` (the server and Flask with almost no work);
+- ``worker_cpu_ms`` and ``healthz_cpu_ms``: CPU time the worker process spent per question and per
+  ``/healthz`` (all its threads, from ``/proc``), and ``cpu_beyond_encoder_ms`` = ``worker_cpu_ms`` -
+  ``encoder_cpu_ms`` (the encoder's CPU time per question in process): what the request costs beyond
+  the model. CPU time hardly moves when other programs load the machine; the wall times above do.
 
 The index is built on the first run into ``.bench-results/request_path-index`` (git-ignored) and reused.
 """
@@ -28,6 +32,7 @@ The index is built on the first run into ``.bench-results/request_path-index`` (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -81,11 +86,13 @@ def main() -> None:
         server = start(port, env, Path(tmp) / "server.log")
         try:
             wait_ready(port, server, limit=600)
-            results = measure(port, questions, args)
+            results = measure(port, questions, args, worker_pid(server.pid))
         finally:
             stop(server)
-    results["encoder_p50_ms"] = encoder_p50(settings, questions, args.rounds)
+    results["encoder_p50_ms"], results["encoder_cpu_ms"] = encoder_p50(settings, questions, args.rounds)
     results["rest_p50_ms"] = round(results["http_p50_ms"] - results["encoder_p50_ms"], 3)
+    if results["worker_cpu_ms"] is not None:
+        results["cpu_beyond_encoder_ms"] = round(results["worker_cpu_ms"] - results["encoder_cpu_ms"], 3)
     results["questions"] = len(questions)
     results["load_avg"] = round(os.getloadavg()[0], 2)
     print(json.dumps(results, indent=2))
@@ -127,19 +134,49 @@ class Connection:
         self.sock.close()
 
 
-def measure(port: int, questions: list[str], args: argparse.Namespace) -> dict:
+def worker_pid(master: int) -> int | None:
+    """The one worker of the server (the master's child), or None where ``/proc`` does not say."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time so far of every thread of ``pid`` (``/proc/PID/task/*/schedstat``, nanoseconds)."""
+    if pid is None:
+        return None
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                total += int((task / "schedstat").read_text().split()[0])
+    except OSError:
+        return None
+    return total / 1e9
+
+
+def measure(port: int, questions: list[str], args: argparse.Namespace, worker: int | None = None) -> dict:
     """Rounds of HTTP c=1 over one kept-alive connection, each with the server's histograms around it."""
     conn = Connection(port)
     bodies = [json.dumps({"question": q, "top_k": 3}).encode() for q in questions]
     for body in bodies:  # warm up: every question once, the connection, the code paths
         post(conn, body)
-    keys = ("http_p50", "http_mean", "encoder_mean", "view_mean", "rest_mean", "healthz")
+    keys = ("http_p50", "http_mean", "encoder_mean", "view_mean", "rest_mean", "healthz", "cpu", "healthz_cpu")
     rounds: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(args.rounds):
         before = scrape(conn)
+        cpu_before = cpu_seconds(worker)
         times = [post(conn, body) for _ in range(args.passes) for body in bodies]
+        cpu_after = cpu_seconds(worker)
         after = scrape(conn)
+        cpu_health_before = cpu_seconds(worker)
         health = [get(conn, "/healthz") for _ in range(args.healthz)]
+        cpu_health = cpu_seconds(worker)
+        if None not in (cpu_before, cpu_after, cpu_health_before, cpu_health):
+            rounds["cpu"].append((cpu_after - cpu_before) / len(times) * 1000)
+            rounds["healthz_cpu"].append((cpu_health - cpu_health_before) / len(health) * 1000)
         n = after["view_count"] - before["view_count"]
         rounds["http_p50"].append(statistics.median(times))
         rounds["http_mean"].append(statistics.fmean(times))
@@ -148,7 +185,7 @@ def measure(port: int, questions: list[str], args: argparse.Namespace) -> dict:
         rounds["rest_mean"].append(rounds["http_mean"][-1] - rounds["encoder_mean"][-1])
         rounds["healthz"].append(statistics.median(health))
     conn.close()
-    med = {k: round(statistics.median(v), 3) for k, v in rounds.items()}
+    med = {k: round(statistics.median(v), 3) if v else None for k, v in rounds.items()}
     return {
         "http_p50_ms": med["http_p50"],
         "http_mean_ms": med["http_mean"],
@@ -157,6 +194,8 @@ def measure(port: int, questions: list[str], args: argparse.Namespace) -> dict:
         "view_minus_encoder_ms": round(med["view_mean"] - med["encoder_mean"], 3),
         "rest_mean_ms": med["rest_mean"],
         "healthz_p50_ms": med["healthz"],
+        "worker_cpu_ms": med["cpu"],
+        "healthz_cpu_ms": med["healthz_cpu"],
         "rounds": {k: [round(x, 3) for x in v] for k, v in rounds.items()},
     }
 
@@ -192,23 +231,26 @@ def scrape(conn: Connection) -> dict[str, float]:
     return out
 
 
-def encoder_p50(settings, questions: list[str], rounds: int) -> float:
-    """The served encoder's p50 per question, in this process on one thread (the server's layout)."""
+def encoder_p50(settings, questions: list[str], rounds: int) -> tuple[float, float]:
+    """The served encoder's p50 per question, in this process on one thread (the server's layout), and its
+    mean CPU time per question."""
     from qa_service.encoders import make_encoder
 
     encoder = make_encoder(settings.replace(torch_threads=1, query_cache_size=0))
     encoder.warm_up()
     for q in questions:
         encoder.encode_query(q)
-    medians = []
+    medians, cpu = [], []
     for _ in range(rounds):
         times = []
+        c0 = time.thread_time()
         for q in questions:
             t0 = time.perf_counter()
             encoder.encode_query(q)
             times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) / len(questions) * 1000)
         medians.append(statistics.median(times))
-    return round(statistics.median(medians), 3)
+    return round(statistics.median(medians), 3), round(statistics.median(cpu), 3)
 
 
 if __name__ == "__main__":

@@ -141,3 +141,42 @@ def test_server_threads_leave_one_free_to_refuse():
 
     assert server_threads(Settings(threads=4, max_queue=4)) == 9
     assert server_threads(Settings(threads=1, max_queue=0)) == 2
+
+
+def test_kept_alive_connections_are_shared_between_workers(tmp_path):
+    """Two workers on one listening socket: each takes about half of 16 connections opened one after
+    another (without the share, the worker that wins the accept races takes most of them)."""
+    import re
+    import socket
+
+    process, port, _ = start_slow_server(tmp_path, delay=0.0, workers=2, threads=1, max_queue=1)
+    connections = []
+    try:
+        for _ in range(16):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            connections.append(sock)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in connections:
+            sock.close()
+        process.terminate()
+        process.wait(timeout=40)
+    pids = re.findall(r'"GET /healthz HTTP/1.1" 200 .* pid=<(\d+)>', (tmp_path / "server.log").read_text())
+    pids = pids[-16:]  # before them, the probe that waited for the server to start
+    counts = sorted(pids.count(pid) for pid in set(pids))
+    assert len(counts) == 2 and counts[1] - counts[0] <= 4, counts
+
+
+def test_a_worker_over_its_share_of_connections_stops_accepting_but_never_all_do():
+    from qa_service.http.worker import ConnectionShare
+
+    share = ConnectionShare()
+    share.add(10)
+    assert not share.over(5, 2)  # half of 10
+    assert share.over(6, 2) and share.over(7, 2)  # more than (10 + 1) / 2
+    assert not share.over(10, 1)  # a lone worker takes every connection
+    for split in ([10, 0], [6, 4], [4, 3, 3], [9, 1, 0], [0, 0, 10]):
+        totals = ConnectionShare()
+        totals.add(sum(split))
+        assert not all(totals.over(own, len(split)) for own in split)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.ranking.short_answer import answer_kind, candidates, checked_kind, find_short_answer
+from qa_service.ranking.short_answer import answer_kind, candidates, checked_kind, find_short_answer, iso_date
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,22 @@ def test_a_date_and_its_iso_value() -> None:
     span = _one("When did Kazakhstan accede to the International Convention?", text)
     assert (span.text, span.value, span.kind) == ("September 16, 2005", "2005-09-16", "date")
     assert text[span.start : span.end] == span.text
+
+
+@pytest.mark.parametrize(
+    "span, value",
+    [
+        ("September 16, 2005", "2005-09-16"),
+        ("12 October 2020", "2020-10-12"),
+        ("3rd of Sept. 1999", "1999-09-03"),
+        ("September this year", None),  # no year, no value
+        ("in the 1880s", None),  # a decade is not a day
+        ("1880s", None),
+        ("31 February 2020", None),  # no such day
+    ],
+)
+def test_a_dates_value_needs_day_month_and_year(span, value) -> None:
+    assert iso_date(span) == value
 
 
 def test_a_year_is_cut_out_of_a_date() -> None:

@@ -8,7 +8,9 @@ Overload: each worker answers ``QA_THREADS`` requests at once and lets ``QA_MAX_
 (``gate.py``); it runs one thread more than both, so that a request beyond them is refused with 503
 at once instead of waiting in gunicorn's own, unbounded queue. Slow clients: a worker reads each request
 whole, within ``QA_READ_TIMEOUT``, before a thread sees it (``worker.py``), so the threads and the
-admission gate count only requests ready to answer. Shutdown: on SIGTERM or SIGINT gunicorn
+admission gate count only requests ready to answer. A request that finds no other in its worker is
+answered by the worker's event-loop thread itself (no hand-over); the workers share the open
+connections about evenly (``worker.ConnectionShare``). Shutdown: on SIGTERM or SIGINT gunicorn
 stops accepting connections and gives the requests in flight up to ``graceful_timeout`` seconds to finish.
 
 Signals: the access log gives each request's duration, worker pid and request id

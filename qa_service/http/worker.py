@@ -14,6 +14,17 @@ with a JSON error and closed: a body over ``QA_MAX_BODY_BYTES`` (``413``), heade
 buffered request are answered as JSON too (see :func:`parser_error_status`), all with the service's
 security headers; the log never shows the request line, which may carry a key in its query string.
 
+A request that arrives while no thread is answering one is answered by the event loop's own thread
+(nothing to hand over: no thread to wake, no callback back to the loop). Should it run longer than
+``INLINE_SECONDS`` (a slow encoder, a client that does not read its answer), a standby thread takes
+the loop over until it ends, so that other connections are still read, handed to threads, and refused
+with 503 when the gate is full, as before.
+
+Workers share one listening socket and each takes the connections it wins: 16 kept-alive clients came
+out 12 and 4, and the worker with 12 made them wait three times as long. A worker holding more than its
+share of the open connections (``ConnectionShare``, counted across workers) stops accepting until the
+others catch up; some worker always accepts.
+
 Plain HTTP/1.x only: TLS, HTTP/2 and the uWSGI protocol are left to a proxy in front.
 """
 
@@ -22,8 +33,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import multiprocessing
 import selectors
 import socket
+import threading
 import time
 from functools import partial
 from typing import Any
@@ -49,6 +62,12 @@ SWEEP_SECONDS = 0.2
 
 #: Seconds an idle kept-alive connection stays open once the worker is stopping (as gunicorn's gthread).
 STOP_LINGER_SECONDS = 2.0
+
+#: Seconds a request answered by the loop's thread runs (to twice that) before the standby thread takes the loop over.
+INLINE_SECONDS = 0.02
+
+#: Seconds between two heartbeats to the arbiter (gunicorn kills a worker silent for its ``timeout``).
+NOTIFY_SECONDS = 1.0
 
 _REASONS = {
     400: "Bad Request",
@@ -322,6 +341,23 @@ class SettledConfig:
         return value
 
 
+class ConnectionShare:
+    """The connections open in all the workers of one server, counted in memory they share (made before
+    the fork), so that a worker can tell whether it holds more than its share."""
+
+    def __init__(self) -> None:
+        self.total = multiprocessing.Value("q", 0)
+
+    def add(self, count: int) -> None:
+        with self.total.get_lock():
+            self.total.value += count
+
+    def over(self, own: int, workers: int) -> bool:
+        """Whether a worker with ``own`` connections holds more than ``(total + 1) / workers`` of them. Not
+        every worker can be over at once, so some worker always accepts."""
+        return workers > 1 and own * workers > self.total.value + 1
+
+
 class Reading:
     """A connection being read by the event loop: its bytes so far and its deadline."""
 
@@ -342,12 +378,21 @@ class BufferingWorker(ThreadWorker):
 
     read_timeout: float = 10.0
     max_body: int = 16 * 1024
+    share: ConnectionShare | None = None  # the server's count of open connections (None: not balanced)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: dict[TConn, Reading] = {}
         self.lingering: dict[socket.socket, float] = {}
         self.next_sweep = 0.0
+        self.next_notify = 0.0
+        self.counted = 0  # this worker's connections in ``share``
+        self.in_pool = 0  # requests handed to the thread pool and not finished
+        self.inline: TConn | None = None  # a request the loop's thread answers once its events are dispatched
+        self.inline_started: float | None = None  # when the loop's thread began answering one
+        self.loop_lock = threading.Lock()  # held by whichever thread runs the event loop
+        self.loop_thread = 0
+        self.standby_active = False
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -359,6 +404,83 @@ class BufferingWorker(ThreadWorker):
         self.cfg = SettledConfig(self.cfg)
         super().init_process()
 
+    def run(self) -> None:
+        self.loop_thread = threading.get_ident()
+        threading.Thread(target=self._standby, name="qa-loop-standby", daemon=True).start()
+        try:
+            super().run()
+        finally:
+            self._count(-self.counted)
+
+    def _count(self, change: int) -> None:
+        if self.share is not None and change:
+            self.counted += change
+            self.share.add(change)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """Accept while under the worker's share of the server's connections (and gunicorn's own limit)."""
+        if enabled and self.share is not None and self.share.over(self.counted, self.cfg.workers):
+            enabled = False
+        super().set_accept_enabled(enabled)
+
+    def notify(self) -> None:
+        """Tell the arbiter the worker is alive, at most once every ``NOTIFY_SECONDS`` (a syscall each time)."""
+        now = time.monotonic()
+        if now >= self.next_notify:
+            self.next_notify = now + NOTIFY_SECONDS
+            super().notify()
+
+    # -- the loop's thread answers a request when no other thread is answering one --------------------
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        with self.loop_lock:
+            super().wait_for_and_dispatch_events(timeout)
+        while self.inline is not None:
+            conn, self.inline = self.inline, None
+            self.inline_started = time.monotonic()
+            keep = False
+            try:
+                keep = self.handle(conn)
+            finally:
+                self.inline_started = None
+                if self.standby_active:
+                    self.method_queue.defer(_nothing)  # wake the standby's select: the loop is ours again
+            with self.loop_lock:
+                self._after_request(conn, keep)
+
+    def _standby(self) -> None:
+        """Run the event loop while a request answered by the loop's thread takes longer than ``INLINE_SECONDS``."""
+        while True:
+            time.sleep(INLINE_SECONDS)  # a look every 20 ms: each takes the GIL from a request that holds it
+            started = self.inline_started
+            if started is None or time.monotonic() - started < INLINE_SECONDS:
+                continue
+            with self.loop_lock:
+                self.standby_active = True
+                try:
+                    while self.inline_started is not None:
+                        ThreadWorker.wait_for_and_dispatch_events(self, 0.1)
+                        self.murder_keepalived()
+                        self.murder_pending()
+                        self.notify()
+                except Exception:
+                    self.log.exception("the standby event loop failed")
+                finally:
+                    self.standby_active = False
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Answer in the loop's own thread when no request is being answered, else hand to the pool."""
+        if (
+            self.inline is None
+            and self.in_pool == 0
+            and self.inline_started is None
+            and threading.get_ident() == self.loop_thread
+        ):
+            self.inline = conn
+            return
+        self.in_pool += 1
+        super().enqueue_req(conn)
+
     # -- the event loop: accept, read, hand over, close -------------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
@@ -369,6 +491,9 @@ class BufferingWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        self._count(1)
+        if self._accepting:
+            self.set_accept_enabled(True)  # stops accepting if this connection put the worker over its share
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking from here
         conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader = BufferUnreader()
@@ -444,6 +569,7 @@ class BufferingWorker(ThreadWorker):
     def _close(self, conn: TConn) -> None:
         """Close a connection without blocking the loop: send FIN, then read until the peer closes too."""
         self.nr_conns -= 1
+        self._count(-1)
         sock = conn.sock
         try:
             sock.setblocking(False)
@@ -493,10 +619,14 @@ class BufferingWorker(ThreadWorker):
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
         """A thread answered: read the connection's next request in the loop, or close it."""
+        self.in_pool -= 1
         try:
             keep = bool(fs.result()) if not fs.cancelled() else False
         except Exception:
             keep = False
+        self._after_request(conn, keep)
+
+    def _after_request(self, conn: TConn, keep: bool) -> None:
         if keep:
             self._start_reading(conn, getattr(conn, "pending_bytes", bytearray()), idle=True)
         else:
@@ -532,9 +662,15 @@ class BufferingWorker(ThreadWorker):
             self.log.debug("could not send the error response")
 
 
+def _nothing() -> None:
+    """A callback that only wakes the event loop."""
+
+
 def buffering_worker(read_timeout: float, max_body: int) -> type[BufferingWorker]:
-    """The worker class with the service's reading deadline and body limit."""
-    return type("QAWorker", (BufferingWorker,), {"read_timeout": read_timeout, "max_body": max_body})
+    """The worker class with the service's reading deadline and body limit, and a count of connections its
+    workers share (make it in the master, before the workers are forked)."""
+    attributes = {"read_timeout": read_timeout, "max_body": max_body, "share": ConnectionShare()}
+    return type("QAWorker", (BufferingWorker,), attributes)
 
 
 __all__ = ["BufferingWorker", "Framing", "buffering_worker", "error_bytes", "request_end"]

@@ -23,7 +23,6 @@ cosine and BM25, mixed), ``dense`` and ``bm25``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,29 +252,38 @@ class Retriever:
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))
         kind = answer_kind(question)
+        # A passage's sentence scores and span are wanted by the evidence and again by its answer.
+        scored_of: dict[int, list[tuple[int, int, float]]] = {}
+        span_of: dict[int, ShortAnswer | None] = {}
+
+        def scored(pid: int) -> list[tuple[int, int, float]]:
+            if pid not in scored_of:
+                scored_of[pid] = self._scored_sentences(self.index.passages[pid], pid, query, question_terms)
+            return scored_of[pid]
+
+        def span(pid: int) -> ShortAnswer | None:
+            if pid not in span_of:
+                span_of[pid] = self._short_answer(question, self.index.passages[pid], scored(pid), kind)
+            return span_of[pid]
+
         evidence = self._evidence(
             question,
             dense_scores,
             sentence,
             [int(candidates[i]) for i in chosen[: self.params.evidence_passages]],
-            lambda pid: self._short_answer(
-                question,
-                self.index.passages[pid],
-                self._scored_sentences(self.index.passages[pid], pid, query, question_terms),
-                kind,
-            ),
+            span,
         )
+        no_answer = self.no_answer(evidence)
         chosen = chosen[:top_k]
 
         def answer(rank: int, pos: int, more: tuple[Answer, ...] = ()) -> Answer:
             pid = int(candidates[pos])
             passage = self.index.passages[pid]
-            scored = self._scored_sentences(passage, pid, query, question_terms)
             return Answer(
                 rank=rank,
                 score=round(float(fused[pos]), 4),
                 passage=passage,
-                highlight=self._highlight(passage, scored),
+                highlight=self._highlight(passage, scored(pid)),
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
@@ -283,7 +291,7 @@ class Retriever:
                 passage_id=pid,
                 metadata=self._metadata(passage.doc_id),
                 more=more,
-                short_answer=self._short_answer(question, passage, scored, kind),
+                short_answer=None if no_answer else span(pid),  # no span when the corpus does not seem to answer
             )
 
         if group_by_document:
@@ -294,14 +302,6 @@ class Retriever:
             ]
         else:
             answers = [answer(rank, pos) for rank, pos in enumerate(chosen, start=1)]
-        no_answer = self.no_answer(evidence)
-        if no_answer:  # no span when the corpus does not seem to answer
-            answers = [
-                dataclasses.replace(
-                    a, short_answer=None, more=tuple(dataclasses.replace(m, short_answer=None) for m in a.more)
-                )
-                for a in answers
-            ]
         return Result(question, tuple(answers), no_answer, round(evidence.dense, 4), _ms(started), evidence)
 
     def read(self, question: str, passage_id: int) -> tuple[Highlight, ShortAnswer | None]:

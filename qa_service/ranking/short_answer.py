@@ -6,8 +6,8 @@ No reader model ships offline, so the span comes from rules:
    number or an amount, a person, an organisation, a place or a country. Other questions get no span.
 2. The candidates of that kind in the passage are found by patterns (dates, years, numbers and number
    words, amounts, runs of capitalised words sorted into people, organisations and places), with the
-   ISO country names of ``pycountry`` for countries; ``dateparser`` and ``number-parser`` read a
-   date's or a number's value.
+   ISO country names of ``pycountry`` for countries; ``number-parser`` reads a number's value, and a
+   date's is read by its pattern (day, month and year, or none).
 3. A candidate that repeats the question ("Which body established the Ad Hoc Committee?" is not
    answered by "Ad Hoc Committee") is dropped; the rest are scored by their sentence's score (the
    highlight's) and by how close they stand to the question's words. The best wins, if its sentence
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 
 from .bm25 import stemmer, stopwords, terms, words
@@ -601,17 +602,11 @@ def _value(span: str, kind: str) -> str | int | float | None:
     """The normalised value of a date (ISO, when day, month and year are all there) or a number."""
     try:
         if kind == "date":
-            import dateparser
-
-            parsed = dateparser.parse(
-                span, languages=["en"], settings={"REQUIRE_PARTS": ["day", "month", "year"], "STRICT_PARSING": True}
-            )
-            return parsed.date().isoformat() if parsed else None
+            return iso_date(span)
         if kind == "year":
             return int(span[:4]) if span[:4].isdigit() else None
         if kind == "number":
-            from number_parser import parse_number
-
+            parse_number = _number_parser()
             cleaned = span.replace(",", "")
             if re.fullmatch(r"\d+", cleaned):
                 return int(cleaned)
@@ -622,3 +617,35 @@ def _value(span: str, kind: str) -> str | int | float | None:
     except Exception:  # a value is a courtesy: the span stands without it
         return None
     return None
+
+
+_FULL_DATE = re.compile(
+    rf"(?:(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>{_YEAR_RE})"
+    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>{_MONTH}),?\s+(?P<year2>{_YEAR_RE}))"
+)
+_MONTH_NUMBERS = {m: n for n, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+
+
+def iso_date(span: str) -> str | None:
+    """The ISO form of a date span that gives day, month and year ("September 16, 2005", "12 October
+    2020"); None for anything less (a month, a year) or a day the month does not have."""
+    m = _FULL_DATE.fullmatch(span)
+    if m is None:
+        return None
+    month = (m.group("month") or m.group("month2")).lower()[:3]
+    day, year = int(m.group("day") or m.group("day2")), int(m.group("year") or m.group("year2"))
+    try:
+        return date(year, _MONTH_NUMBERS[month], day).isoformat()
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def _number_parser():
+    """number-parser's ``parse_number`` with its language tables built once: it builds them anew for each
+    of its six languages on every call (about 1 ms, most of a short answer's cost); they are only read."""
+    from number_parser import parser
+
+    if not hasattr(parser.LanguageData, "cache_info"):
+        parser.LanguageData = lru_cache(maxsize=None)(parser.LanguageData)
+    return parser.parse_number
