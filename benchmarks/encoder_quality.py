@@ -1,9 +1,10 @@
 """Does an encoder answer as well as the reference? The full ranking (``Retriever.ask``, as the API answers)
 over the statement set, ClapNQ dev and all of SQuAD dev, with each encoder, question by question.
 
-For each set and encoder: recall@1 and @3, out-of-scope questions flagged; and for each encoder against the
-reference (the first one named): the paired difference in recall@1 and @3 with its bootstrap 95% interval
-(1,000 resamples of the questions, seeded). "Within noise" means the interval holds 0 or lies above it.
+For each set and encoder: recall@1 and @3, out-of-scope questions flagged (and how many of those the
+reference flags each other encoder misses); and for each encoder against the reference (the first one named):
+the paired difference in recall@1 and @3 with its bootstrap 95% interval (1,000 resamples of the questions,
+seeded). "Within noise" means the interval holds 0 or lies above it.
 Indexes are built through the service's own load-or-rebuild path and cached in ``--cache-dir``.
 
     .venv/bin/python benchmarks/encoder_quality.py --datasets ../shared/datasets --encoders onnx,onnx-int8
@@ -95,8 +96,9 @@ def main() -> None:
         results[qset.name] = {name: run_encoder(name, qset, args.cache_dir) for name in names}
         print(f"{qset.name}: done", file=sys.stderr, flush=True)
     lines = [
-        "| set | encoder | R@1 | R@3 | ΔR@1 vs reference, points [95% CI] | ΔR@3 [95% CI] | out-of-scope flagged |",
-        "|---|---|---|---|---|---|---|",
+        "| set | encoder | R@1 | R@3 | ΔR@1 vs reference, points [95% CI] | ΔR@3 [95% CI] | out-of-scope flagged "
+        "| of those the reference flags, missed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for set_name, by_encoder in results.items():
         reference = by_encoder[names[0]]
@@ -110,7 +112,11 @@ def main() -> None:
                     mean, low, high = paired_interval(hits(reference["ranks"], k), hits(r["ranks"], k))
                     cells.append(f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]")
             oos = f"{sum(r['flagged'])}/{len(r['flagged'])}" if r["flagged"] else "—"
-            lines.append(f"| {set_name} ({len(r['ranks'])} q) | {name} | " + " | ".join(cells) + f" | {oos} |")
+            missed = sum(ref and not own for ref, own in zip(reference["flagged"], r["flagged"]))
+            new_misses = "reference" if name == names[0] else str(missed) if r["flagged"] else "—"
+            lines.append(
+                f"| {set_name} ({len(r['ranks'])} q) | {name} | " + " | ".join(cells) + f" | {oos} | {new_misses} |"
+            )
     print("\n".join(lines))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

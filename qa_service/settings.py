@@ -54,13 +54,13 @@ class Settings:
         "`auto`: build the index at start when missing, stale or damaged; `never`: refuse to start instead.",
     )
     encoder: str = setting(
-        "onnx",
+        "onnx-int8",
         "QA_ENCODER",
-        "How text is embedded: `onnx` (ONNX Runtime, float32: the reference's vectors), `onnx-int8` (ONNX "
-        "Runtime, the graph fused and its weights int8: about twice as fast per question, recall within the "
-        "reference's noise on SQuAD and ClapNQ, docs/evaluation.md) or `torch` (sentence-transformers, the "
-        "reference). The ONNX model is exported locally from `QA_MODEL` on first use; the index records the "
-        "encoder and is rebuilt when it changes.",
+        "How text is embedded: `onnx-int8` (ONNX Runtime, the graph fused and its weights int8: about twice as "
+        "fast per question as float32, recall within the reference's noise on the statement, ClapNQ and SQuAD, "
+        "docs/evaluation.md), `onnx` (ONNX Runtime, float32: the reference's vectors) or `torch` "
+        "(sentence-transformers, the reference). The ONNX model is exported locally from `QA_MODEL` on first "
+        "use; the index records the encoder and is rebuilt when it changes.",
     )
     model_cache_dir: Path = setting(
         Path("embeddings/models"),

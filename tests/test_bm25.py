@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.ranking.bm25 import LexicalIndex, match_words, matched_terms, stemmed_words, terms
+from qa_service.ranking.bm25 import (
+    LexicalIndex,
+    acronym_terms,
+    corpus_acronyms,
+    match_words,
+    matched_terms,
+    stemmed_words,
+    stemmer,
+    terms,
+    use_stemming,
+)
 
 TEXTS = [
     "The General Assembly adopted the Global Counter-Terrorism Strategy in 2006.",
@@ -53,3 +63,60 @@ def test_question_weight_and_coverage(index):
     assert 0 < partly < 1
     # A term every passage lacks weighs more than one a passage has.
     assert index.idf("pancak") > index.idf("strategi")
+
+
+def test_derivational_stems_meet_their_base():
+    for pair in (
+        ("agreed", "agreement"),
+        ("agree", "agreement"),
+        ("conclude", "conclusion"),
+        ("comply", "compliance"),
+        ("decide", "decision"),
+        ("terrorism", "terrorist"),
+        ("develop", "development"),
+    ):
+        assert len(set(stemmer().stemWords(list(pair)))) == 1, pair
+    # A derived word that names something else than its base keeps its own stem.
+    assert stemmer().stemWord("statement") != stemmer().stemWord("state")
+    assert terms("the early agreement") == terms("early, agreed")
+
+
+def test_stemming_can_be_switched_back_to_snowball_and_refuses_unknown_names():
+    try:
+        use_stemming("snowball")
+        assert stemmer().stemWord("agreement") == "agreement"
+        assert terms("agreement") == ["agreement"]
+    finally:
+        use_stemming("derivational")
+    assert terms("agreement") == ["agre"]
+    with pytest.raises(ValueError, match="unknown stemming"):
+        use_stemming("lancaster")
+    assert stemmer().name == "derivational"
+
+
+def test_acronyms_the_corpus_spells_out_match_both_ways():
+    texts = [
+        "The Conference on Interaction and Confidence-building in Asia (CICA) met in Almaty.",
+        "CICA has 18 members.",
+        "The Charter of the United Nations applies.",
+        "The UN Charter applies.",
+        "The ABC was not spelled out.",
+    ]
+    assert corpus_acronyms(texts) == {
+        "CICA": ("Conference", "Interaction", "Confidence-building", "Asia"),
+        "UN": ("United", "Nations"),
+    }
+    with_acronyms, without = LexicalIndex(texts, acronyms=2), LexicalIndex(texts, acronyms=0)
+    # A passage using only the acronym is found by the spelled-out words, and the other way round.
+    assert with_acronyms.scores("conference on interaction in Asia")[1] > 0 == without.scores("conference Asia")[1]
+    assert with_acronyms.scores("What does the UN Charter say?")[2] > 0
+    assert without.scores("What does the UN Charter say?")[2] < without.scores("UN Charter")[3]
+    assert with_acronyms.scores("United Nations")[3] > 0 == without.scores("United Nations")[3]
+    assert acronym_terms("The ABC was not spelled out.", with_acronyms.acronyms) == []
+
+
+def test_by_default_a_spelling_counts_as_its_acronym_but_not_the_other_way():
+    texts = ["The United Nations met.", "The UN Charter.", "Nothing here."]
+    index = LexicalIndex(texts)
+    assert index.scores("UN")[0] > 0
+    assert index.scores("United Nations")[1] == 0

@@ -44,11 +44,66 @@ def stopwords() -> frozenset[str]:
     return (frozenset(words) | _EXTRA) - _KEEP
 
 
-@lru_cache(maxsize=1)
-def stemmer():
-    import Stemmer
+# Derivational endings left on Snowball's English stems, each with what replaces it and how many letters
+# must stay before it: "agreement" meets "agreed" and "agree", "conclusion" "conclude", "compliance"
+# "comply", "terrorist" "terrorism". Measured with benchmarks/stemming.py (docs/evaluation.md).
+_DERIVATIONAL = (
+    ("ment", "", 4),  # agreement → agree, development → develop
+    ("ianc", "i", 3),  # compliance → compli(ance) → compli (comply)
+    ("clus", "clud", 2),  # conclusion → conclud (conclude), inclusion → includ
+    ("cis", "cid", 2),  # decision → decid (decide)
+    ("vis", "vid", 3),  # division → divid, provision → provid
+    ("ist", "", 5),  # terrorist → terror (terrorism), extremist → extrem
+)
+#: Words whose derived form says something else than its base ("statement" is not "state").
+_NOT_DERIVED = frozenset({"statement", "statements", "moment", "moments", "comment", "comments"})
+#: The stemmings the service can use: Snowball's English stems, and those stems with derivational endings
+#: taken off as well (the default; see :data:`_DERIVATIONAL`).
+STEMMINGS = ("derivational", "snowball")
 
-    return Stemmer.Stemmer("english")
+
+class _Stems:
+    """Snowball's English stemmer, then (``derivational``) the derivational endings it leaves taken off."""
+
+    def __init__(self, name: str) -> None:
+        import Stemmer
+
+        if name not in STEMMINGS:
+            raise ValueError(f"unknown stemming {name!r}: expected one of {STEMMINGS}")
+        self.name = name
+        self._snowball = Stemmer.Stemmer("english")
+
+    def stemWord(self, word: str) -> str:  # PyStemmer's names, which the callers use
+        """The stem of one lower-case word."""
+        stem = self._snowball.stemWord(word)
+        if self.name == "derivational" and word not in _NOT_DERIVED:
+            for ending, replacement, keep in _DERIVATIONAL:
+                if stem.endswith(ending) and len(stem) - len(ending) >= keep:
+                    return self._snowball.stemWord(stem[: -len(ending)] + replacement)
+        return stem
+
+    def stemWords(self, words: Sequence[str]) -> list[str]:
+        """The stems of lower-case words, in order."""
+        return [self.stemWord(w) for w in words]
+
+
+_stemming = STEMMINGS[0]
+
+
+def use_stemming(name: str) -> None:
+    """Switch the stems every lexical comparison uses (for measuring the alternatives; indexes and
+    retrievers built before keep the terms they were built with)."""
+    global _stemming
+    _Stems(name)  # refuses an unknown name before anything changes
+    _stemming = name
+    stemmer.cache_clear()
+    _terms.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def stemmer() -> _Stems:
+    """The stemmer of every lexical comparison (BM25, matched words, names, short answers)."""
+    return _Stems(_stemming)
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -104,17 +159,75 @@ def matched_terms(question: str, text: str) -> list[str]:
     return match_words(set(terms(question)), stemmed_words(text))
 
 
-class LexicalIndex:
-    """BM25 over passages' texts (with their context), built in memory when the index loads."""
+_ACRONYM = re.compile(r"\b[A-Z]{2,8}\b")
+# A run of capitalised words, with the small words names hold between them ("Charter of the United Nations").
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|the|for|on|in|to|&)\s+)*[A-Z][\w'’-]*)+")
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        """Index one text per passage, in passage order."""
+
+def _initialled_runs(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Every stretch of two or more capitalised words of ``text`` (within a run) with its initials:
+    ("UN", ("United", "Nations")) in "the Charter of the United Nations"."""
+    out = []
+    for match in _CAPITALISED_RUN.finditer(text):
+        capitalised = [w for w in match.group(0).split() if w[:1].isupper()]
+        for i in range(len(capitalised)):
+            for j in range(i + 2, min(len(capitalised), i + 8) + 1):
+                out.append(("".join(w[0] for w in capitalised[i:j]), tuple(capitalised[i:j])))
+    return out
+
+
+def corpus_acronyms(texts: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The acronyms of a corpus that the corpus also spells out: each all-capital word whose letters are
+    the initials of capitalised words the corpus holds, with those words ("CICA" → "Conference",
+    "Interaction", "Confidence-building", "Asia"). When several spellings fit, the one the corpus defines
+    ("... Asia (CICA)") wins, then the most frequent."""
+    acronyms = {m.group(0) for t in texts for m in _ACRONYM.finditer(t)}
+    counts: dict[str, dict[tuple[str, ...], int]] = {}
+    for text in texts:
+        flat = None
+        for initials, run in _initialled_runs(text):
+            if initials in acronyms:
+                flat = flat or " ".join(text.split())
+                spelling = " ".join(run)
+                defined = f"{spelling} ({initials})" in flat or f"{spelling}({initials})" in flat
+                spelled = counts.setdefault(initials, {})
+                spelled[run] = spelled.get(run, 0) + (1000 if defined else 1)
+    return {acronym: max(spelled, key=lambda run: (spelled[run], run)) for acronym, spelled in counts.items()}
+
+
+def acronym_terms(text: str, acronyms: dict[str, tuple[str, ...]], both_ways: bool = True) -> list[str]:
+    """The terms ``text`` holds in its other form: the acronym of each spelling it uses and (``both_ways``)
+    the spelled-out words of each acronym it uses, one per occurrence, as BM25 counts them."""
+    out: list[str] = []
+    for match in _ACRONYM.finditer(text) if both_ways else ():
+        if match.group(0) in acronyms:
+            out.extend(terms(" ".join(acronyms[match.group(0)])))
+    for initials, run in _initialled_runs(text):
+        if acronyms.get(initials) == run:
+            out.extend(terms(initials))
+    return out
+
+
+class LexicalIndex:
+    """BM25 over passages' texts (with their context), built in memory when the index loads.
+
+    An acronym the corpus spells out somewhere also stands for its spelling: a passage that says "United
+    Nations" holds "UN" too (:func:`corpus_acronyms`); and with ``acronyms=2``, one that says "CICA" holds
+    the words of "Conference on Interaction and Confidence-building in Asia" as well (measured with
+    benchmarks/stemming.py: that way costs SQuAD more than it gives).
+    """
+
+    def __init__(self, texts: Sequence[str], acronyms: int = 1) -> None:
+        """Index one text per passage, in passage order; ``acronyms``: 0 as written, 1 a spelling also
+        counts as its acronym, 2 an acronym also counts as its spelling as well."""
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._size = len(texts)
+        self.texts = texts
         self._bm25 = bm25s.BM25()
-        corpus = [terms(t) or [""] for t in texts]
+        self.acronyms = corpus_acronyms(texts) if acronyms else {}
+        corpus = [(terms(t) + acronym_terms(t, self.acronyms, acronyms > 1)) or [""] for t in texts]
         if self._size:
             self._bm25.index(corpus, show_progress=False)
         self._df: dict[str, int] = {}

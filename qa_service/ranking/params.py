@@ -35,6 +35,9 @@ class RankingParams:
     # Added to the score of the passages of the role a question about the speech asks for (roles.py).
     role_bonus: float = 0.1
     evidence_passages: int = 1  # how many of the best passages are searched for the number/date a question asks for
+    # BM25 and the corpus's acronyms (bm25.py): 0 as written; 1 a spelling ("United Nations") also counts as
+    # its acronym ("UN"); 2 an acronym also counts as its spelling.
+    acronyms: int = 1
 
     @classmethod
     def from_settings(cls, settings: Settings, overrides: Sequence[str] = ()) -> RankingParams:

@@ -105,7 +105,7 @@ class Retriever:
         self.params = params or RankingParams()
         with_context = bool(index.manifest.build_params.get("embed_context", True))
         texts = [context_prefix(p, with_context) + p.text for p in index.passages]
-        self.lexical = LexicalIndex(texts)
+        self.lexical = LexicalIndex(texts, self.params.acronyms)
         # A document's details (speaker, post, country, session, date) count as known names even where no
         # passage tells them (attribution passages off).
         self._details = {d.id: attribution_text(d.metadata, d.title) for d in index.documents}
@@ -384,6 +384,8 @@ class Retriever:
         """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
         other = copy.copy(self)
         other.params = params
+        if params.acronyms != self.params.acronyms:
+            other.lexical = LexicalIndex(self.lexical.texts, params.acronyms)
         return other
 
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
