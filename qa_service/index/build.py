@@ -78,19 +78,19 @@ def make_windows(
     count_tokens: Callable[[str], int],
     max_tokens: int,
     with_context: bool,
-    whole: Container[tuple[str, str]] = frozenset(),
+    whole: Container[tuple[str, str, tuple]] = frozenset(),
 ) -> list[Window]:
     """Every passage as one or more overlapping windows that fit the model's input.
 
     A passage that fits (with its context prefix) is one window; a longer one is covered by windows of
     whole sentences overlapping by one sentence, so that no text goes unseen. A passage whose
-    ``(prefix, text)`` is in ``whole`` (a previous build with the same model and settings made it one
-    window: see :func:`_whole_passages`) is that one window without being counted again.
+    ``(prefix, text, sentences)`` is in ``whole`` (a previous build with the same model and settings made it
+    one window: see :func:`_whole_passages`) is that one window without being counted again.
     """
     windows: list[Window] = []
     for i, passage in enumerate(passages):
         prefix = context_prefix(passage, with_context)
-        if (prefix, passage.text) in whole or count_tokens(prefix + passage.text) <= max_tokens:
+        if (prefix, passage.text, passage.sentences) in whole or count_tokens(prefix + passage.text) <= max_tokens:
             windows.append(Window(i, prefix + passage.text, 0, len(passage.text), len(prefix)))
             continue
         budget = max(32, max_tokens - count_tokens(prefix))
@@ -99,22 +99,22 @@ def make_windows(
     return windows
 
 
-def _whole_passages(previous: IndexData, identity: str, with_context: bool) -> set[tuple[str, str]]:
-    """The ``(prefix, text)`` of each passage of ``previous`` that was embedded whole, as its one window.
+def _whole_passages(previous: IndexData, identity: str, with_context: bool) -> set[tuple[str, str, tuple]]:
+    """The ``(prefix, text, sentences)`` of each passage of ``previous`` embedded whole, as its one window.
 
-    Given the same model and build settings, :func:`make_windows` makes that same one window of such a
-    passage again: either the text fitted, or its one chunk was the whole text (the window's key, that of
-    the prefix and the whole text, says so). An update then counts the tokens of new passages only.
+    Given the same model and build settings, :func:`make_windows` makes that same one window of the same
+    passage again (its window's key, that of the prefix and the whole text, says that the window held the
+    whole text). An update then counts the tokens of new passages only.
     """
     owners = previous.window_passage.tolist()
     counts = np.bincount(previous.window_passage, minlength=len(previous.passages))
-    whole: set[tuple[str, str]] = set()
+    whole: set[tuple[str, str, tuple]] = set()
     for w, p in enumerate(owners):
         if counts[p] == 1:
             passage = previous.passages[p]
             prefix = context_prefix(passage, with_context)
             if content_key(identity, prefix + passage.text) == previous.window_keys[w].tobytes():
-                whole.add((prefix, passage.text))
+                whole.add((prefix, passage.text, passage.sentences))
     return whole
 
 
