@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa_service.corpus import context_prefix
 from qa_service.index import Filter as Filters
 from qa_service.index import ensure_index
 from qa_service.ranking import Retriever
@@ -141,6 +142,50 @@ def test_add_then_remove_matches_a_clean_full_build(tmp_path, store_kind, senten
     assert {d for d, _, _ in filtered} == {"landlocked"}
     full.vectors.close()
     reloaded.vectors.close()
+
+
+class _CountingEncoder(FakeEncoder):
+    """A fake encoder that remembers every text whose tokens it counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
+        return super().count_tokens(text)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_an_update_counts_the_tokens_of_new_text_only_and_makes_the_same_windows(tmp_path):
+    corpus = _corpus(tmp_path)
+    # A paragraph of 37 words fits 40 tokens alone (the fake counts words + 2) but not behind its title.
+    sentence = "Our delegation supports the reform of the Council in every forum. "
+    (corpus / "long.md").write_text("---\ntitle: Long statement\n---\n" + sentence * 3 + "We thank you all.\n")
+    settings = _settings(corpus, tmp_path / "index", "faiss").replace(max_passage_tokens=40, embed_context=True)
+    encoder = _CountingEncoder()
+    first = ensure_index(settings, encoder)
+    owners = first.window_passage.tolist()
+    several = [first.passages[p] for p in set(owners) if owners.count(p) > 1]
+    assert several  # else nothing here would be windowed again
+    first.vectors.close()
+
+    (corpus / "landlocked.md").write_text(NEW_DOC, encoding="utf-8")
+    encoder.counted.clear()
+    added = ensure_index(settings, encoder)
+    old = [t for t in encoder.counted if "Landlocked" not in t and _flat(t) not in _flat(NEW_DOC)]
+    # Of the passages indexed before, only those of several windows are counted again (they are cut anew).
+    windowed = [_flat(context_prefix(p, settings.embed_context) + p.text) for p in several]
+    assert old and all(any(_flat(t) in w for w in windowed) for t in old)
+    assert len(old) < len(encoder.counted)
+
+    full = ensure_index(settings.replace(index_dir=tmp_path / "index-full"), FakeEncoder(), force=True)
+    _same_build(added, full)
+    added.vectors.close()
+    full.vectors.close()
 
 
 def test_changed_document_re_embeds_only_changed_text(tmp_path):

@@ -572,13 +572,13 @@ def _pack_fragments(groups: list[_Group], count_tokens: Callable[[str], int], ma
             and group.kind == "paragraph"
             and last.kind == "paragraph"
             and group.joined
-            and fit_together(last, group)
             and (
                 group.words() < _TINY_WORDS
                 or last.words() < _TINY_WORDS
                 or (speech and last.words() < _PACK_WORDS)
                 or last.lines[-1].clean.endswith(":")
             )
+            and fit_together(last, group)  # counted last: most paragraphs are too long to join anyway
         ):
             last.lines = last.lines + group.lines
             continue

@@ -12,7 +12,7 @@ import itertools
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
@@ -75,23 +75,48 @@ def build_params(settings: Settings) -> dict[str, object]:
 
 
 def make_windows(
-    passages: list[Passage], count_tokens: Callable[[str], int], max_tokens: int, with_context: bool
+    passages: list[Passage],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    with_context: bool,
+    whole: Container[tuple[str, str, tuple]] = frozenset(),
 ) -> list[Window]:
     """Every passage as one or more overlapping windows that fit the model's input.
 
     A passage that fits (with its context prefix) is one window; a longer one is covered by windows of
-    whole sentences overlapping by one sentence, so that no text goes unseen.
+    whole sentences overlapping by one sentence, so that no text goes unseen. A passage whose
+    ``(prefix, text, sentences)`` is in ``whole`` (a previous build with the same model and settings made it
+    one window: see :func:`_whole_passages`) is that one window without being counted again.
     """
     windows: list[Window] = []
     for i, passage in enumerate(passages):
         prefix = context_prefix(passage, with_context)
-        if count_tokens(prefix + passage.text) <= max_tokens:
+        if (prefix, passage.text, passage.sentences) in whole or count_tokens(prefix + passage.text) <= max_tokens:
             windows.append(Window(i, prefix + passage.text, 0, len(passage.text), len(prefix)))
             continue
         budget = max(32, max_tokens - count_tokens(prefix))
         for a, b in chunk_spans(passage.text, passage.sentences, count_tokens, budget, overlap=1):
             windows.append(Window(i, prefix + passage.text[a:b], a, b, len(prefix)))
     return windows
+
+
+def _whole_passages(previous: IndexData, identity: str, with_context: bool) -> set[tuple[str, str, tuple]]:
+    """The ``(prefix, text, sentences)`` of each passage of ``previous`` embedded whole, as its one window.
+
+    Given the same model and build settings, :func:`make_windows` makes that same one window of the same
+    passage again (its window's key, that of the prefix and the whole text, says that the window held the
+    whole text). An update then counts the tokens of new passages only.
+    """
+    owners = previous.window_passage.tolist()
+    counts = np.bincount(previous.window_passage, minlength=len(previous.passages))
+    whole: set[tuple[str, str, tuple]] = set()
+    for w, p in enumerate(owners):
+        if counts[p] == 1:
+            passage = previous.passages[p]
+            prefix = context_prefix(passage, with_context)
+            if content_key(identity, prefix + passage.text) == previous.window_keys[w].tobytes():
+                whole.add((prefix, passage.text, passage.sentences))
+    return whole
 
 
 def sentence_spans(passages: list[Passage], windows: list[Window]) -> tuple[list[list[tuple[int, int]]], dict]:
@@ -185,7 +210,10 @@ def index_passages(
         counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
     documents = [d.with_passages(counts.get(d.id, 0)) for d in documents]
     # Passages are numbered within their document; the list index is the passage's id in this build.
-    windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context)
+    same_windows = same_model and previous.manifest.build_params == build_params(settings)
+    whole = _whole_passages(previous, encoder.identity, settings.embed_context) if same_windows else frozenset()
+    windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context, whole)
+    del whole
     sentence_passage, sentence_number, bounds = _sentence_table(passages)
     window_keys = _keys(encoder.identity, (w.text for w in windows))
     pooled = settings.sentence_vectors == "pooled"
