@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa_service.corpus import corpus_files, load_document, split_passages
+from qa_service.corpus import corpus_files, document_passages, load_document
 from qa_service.index import build_encoder, ensure_index
 from qa_service.index.build import make_windows, sentence_spans
 from qa_service.settings import Settings
@@ -68,7 +68,8 @@ def main() -> None:
         limit = min(settings.max_passage_tokens, encoder.max_tokens)
         passages = []
         for path in corpus_files(corpus):
-            passages.extend(split_passages(load_document(path, corpus), encoder.count_tokens, limit))
+            document = load_document(path, corpus)
+            passages.extend(document_passages(document, encoder.count_tokens, limit, settings.attribution_passages))
         windows = make_windows(passages, encoder.count_tokens, limit, settings.embed_context)
         spans, _ = sentence_spans(passages, windows)
         # The build's own batches (its windows longest first, QA_BATCH_SIZE at a time, as encode_spans cuts
