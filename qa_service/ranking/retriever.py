@@ -362,13 +362,20 @@ class Retriever:
 
     # -- scoring pieces --------------------------------------------------------------------------
 
+    def window_hits(self, count: int) -> int:
+        """How many windows a search asks the vector store for, to find ``count`` distinct passages.
+
+        At most (windows - passages) of the best windows repeat a passage, so that many more than ``count``
+        is enough (one window a passage: ``count`` itself); never more than 4x ``count`` (+16).
+        """
+        windows = len(self.index.window_ids)
+        return min(windows, count + windows - len(self.index.passages), max(count * 4, count + 16))
+
     def _dense_candidates(
         self, query: np.ndarray, count: int, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` best passages by their best window, with those scores, best first."""
-        vectors = self.index.vectors
-        k = min(len(self.index.window_ids), max(count * 4, count + 16))
-        scores, ids = vectors.search(query, k, where)
+        scores, ids = self.index.vectors.search(query, self.window_hits(count), where)
         rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
         best: dict[int, float] = {}
         for score, row in zip(scores.tolist(), rows.tolist()):
