@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.ranking.short_answer import answer_kind, candidates, checked_kind, find_short_answer, iso_date
+from qa_service.ranking.answer_kinds import answer_kind, checked_kind
+from qa_service.ranking.short_answer import find_short_answer, iso_date
+from qa_service.ranking.spans import candidates
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .answer_kinds import NAME_KINDS, checked_kind
 from .bm25 import LexicalIndex, stemmer, words
-from .short_answer import NAME_KINDS, ShortAnswer, checked_kind, holds_kind
+from .short_answer import ShortAnswer
+from .spans import holds_kind
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,14 @@ from ..corpus import (
 )
 from ..encoders import Encoder
 from ..index import Filter, IndexData
+from .answer_kinds import answer_kind
 from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
 from .roles import asked_role, asks_speaker
-from .short_answer import ShortAnswer, answer_kind, find_short_answer
+from .short_answer import ShortAnswer, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
 ANSWER_CACHE = 4096
