@@ -32,7 +32,7 @@ from pathlib import Path
 
 from qa_service.corpus import corpus_files, document_passages, load_document
 from qa_service.index import build_encoder, ensure_index
-from qa_service.index.build import make_windows, sentence_spans
+from qa_service.index.windows import make_windows, sentence_spans
 from qa_service.settings import Settings
 
 

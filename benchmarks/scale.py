@@ -327,7 +327,7 @@ def embed_order(args: argparse.Namespace) -> None:
     """Texts/s embedding a build's texts in corpus order vs longest first (what the indexer does), in one run."""
     from qa_service.corpus import load_corpus, split_passages
     from qa_service.encoders.torch_backend import SentenceTransformerEncoder
-    from qa_service.index.build import make_windows
+    from qa_service.index.windows import make_windows
     from qa_service.settings import Settings
 
     settings = Settings.from_env(torch_threads=args.threads)

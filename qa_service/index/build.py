@@ -12,8 +12,7 @@ import itertools
 import logging
 import platform
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -27,7 +26,6 @@ from ..corpus import (
     SPLITTER_VERSION,
     DocumentRecord,
     Passage,
-    chunk_spans,
     context_prefix,
     corpus_files,
     corpus_fingerprint,
@@ -40,6 +38,7 @@ from .builds import KEY_BYTES, IndexData, save_index
 from .filters import Attributes
 from .manifest import IndexManifest
 from .vectors import IndexPlan, VectorStore, create_store, plan_for, store_config
+from .windows import Window, make_windows
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +49,6 @@ Progress = Callable[[str, int, int], None]
 STORE_BATCH = 4096
 
 
-@dataclass(frozen=True)
-class Window:
-    """A stretch of a passage that fits the model's input, as embedded (with its context prefix).
-
-    ``text`` is the context prefix followed by ``passage_text[start:end]``, which begins at ``offset``.
-    """
-
-    passage: int  # index into the passage list
-    text: str
-    start: int = 0
-    end: int = 0
-    offset: int = 0
-
-
 def build_params(settings: Settings) -> dict[str, object]:
     """The settings that change what a build contains; a change makes the index stale."""
     return {
@@ -72,32 +57,6 @@ def build_params(settings: Settings) -> dict[str, object]:
         "sentence_vectors": settings.sentence_vectors,
         "attribution_passages": settings.attribution_passages,
     }
-
-
-def make_windows(
-    passages: list[Passage],
-    count_tokens: Callable[[str], int],
-    max_tokens: int,
-    with_context: bool,
-    whole: Container[tuple[str, str, tuple]] = frozenset(),
-) -> list[Window]:
-    """Every passage as one or more overlapping windows that fit the model's input.
-
-    A passage that fits (with its context prefix) is one window; a longer one is covered by windows of
-    whole sentences overlapping by one sentence, so that no text goes unseen. A passage whose
-    ``(prefix, text, sentences)`` is in ``whole`` (a previous build with the same model and settings made it
-    one window: see :func:`_whole_passages`) is that one window without being counted again.
-    """
-    windows: list[Window] = []
-    for i, passage in enumerate(passages):
-        prefix = context_prefix(passage, with_context)
-        if (prefix, passage.text, passage.sentences) in whole or count_tokens(prefix + passage.text) <= max_tokens:
-            windows.append(Window(i, prefix + passage.text, 0, len(passage.text), len(prefix)))
-            continue
-        budget = max(32, max_tokens - count_tokens(prefix))
-        for a, b in chunk_spans(passage.text, passage.sentences, count_tokens, budget, overlap=1):
-            windows.append(Window(i, prefix + passage.text[a:b], a, b, len(prefix)))
-    return windows
 
 
 def _whole_passages(previous: IndexData, identity: str, with_context: bool) -> set[tuple[str, str, tuple]]:
@@ -117,23 +76,6 @@ def _whole_passages(previous: IndexData, identity: str, with_context: bool) -> s
             if content_key(identity, prefix + passage.text) == previous.window_keys[w].tobytes():
                 whole.add((prefix, passage.text, passage.sentences))
     return whole
-
-
-def sentence_spans(passages: list[Passage], windows: list[Window]) -> tuple[list[list[tuple[int, int]]], dict]:
-    """Where each sentence lies in the first window that holds it whole.
-
-    Returns, per window, the sentences' character spans in the window's text, and a map from
-    (passage, sentence number) to (window, position in that window's list). A sentence that no window
-    holds whole (one longer than the model's input) is absent from the map.
-    """
-    spans: list[list[tuple[int, int]]] = [[] for _ in windows]
-    where: dict[tuple[int, int], tuple[int, int]] = {}
-    for w, window in enumerate(windows):
-        for n, (a, b) in enumerate(passages[window.passage].sentences):
-            if (window.passage, n) not in where and window.start <= a and b <= window.end:
-                where[(window.passage, n)] = (w, len(spans[w]))
-                spans[w].append((window.offset + a - window.start, window.offset + b - window.start))
-    return spans, where
 
 
 def content_key(identity: str, text: str) -> bytes:
