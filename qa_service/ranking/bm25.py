@@ -164,7 +164,7 @@ _ACRONYM = re.compile(r"\b[A-Z]{2,8}\b")
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|the|for|on|in|to|&)\s+)*[A-Z][\w'’-]*)+")
 
 
-def _initialled_runs(text: str) -> list[tuple[str, tuple[str, ...]]]:
+def initialled_runs(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """Every stretch of two or more capitalised words of ``text`` (within a run) with its initials:
     ("UN", ("United", "Nations")) in "the Charter of the United Nations"."""
     out = []
@@ -185,7 +185,7 @@ def corpus_acronyms(texts: Sequence[str]) -> dict[str, tuple[str, ...]]:
     counts: dict[str, dict[tuple[str, ...], int]] = {}
     for text in texts:
         flat = None
-        for initials, run in _initialled_runs(text):
+        for initials, run in initialled_runs(text):
             if initials in acronyms:
                 flat = flat or " ".join(text.split())
                 spelling = " ".join(run)
@@ -202,7 +202,7 @@ def acronym_terms(text: str, acronyms: dict[str, tuple[str, ...]], both_ways: bo
     for match in _ACRONYM.finditer(text) if both_ways else ():
         if match.group(0) in acronyms:
             out.extend(terms(" ".join(acronyms[match.group(0)])))
-    for initials, run in _initialled_runs(text):
+    for initials, run in initialled_runs(text):
         if acronyms.get(initials) == run:
             out.extend(terms(initials))
     return out

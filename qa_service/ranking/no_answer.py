@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .answer_kinds import NAME_KINDS, checked_kind
-from .bm25 import LexicalIndex, stemmer, words
+from .bm25 import LexicalIndex, initialled_runs, stemmer, words
 from .short_answer import ShortAnswer
 from .spans import holds_kind
 
@@ -145,18 +145,9 @@ def _name_tokens(text: str) -> list[str]:
     return out
 
 
-_CAPITAL_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|and|the|for|on|in|to|&)[ \t]+)*[A-Z][\w'’-]*)+")
-
-
 def _acronyms(text: str) -> set[str]:
     """Initials of runs of capitalised words ("General Assembly" → "GA"), for acronyms a text implies."""
-    found: set[str] = set()
-    for match in _CAPITAL_RUN.finditer(text):
-        initials = [w[0] for w in match.group(0).split() if w[:1].isupper()]
-        for i in range(len(initials)):
-            for j in range(i + 2, min(len(initials), i + 6) + 1):
-                found.add("".join(initials[i:j]))
-    return found
+    return {initials for initials, _ in initialled_runs(text)}
 
 
 def _begins(name: str, known: set[str]) -> bool:
