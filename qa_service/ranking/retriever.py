@@ -50,7 +50,7 @@ from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
-from .roles import asked_role, asks_speaker
+from .roles import asked_role, asks_speaker, topic_words
 from .short_answer import ShortAnswer, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
@@ -212,15 +212,21 @@ class Retriever:
             return Result(question, (), True, 0.0, _ms(started))
         query = self.encoder.encode_query(question)
 
+        role = asked_role(question) if mode == "full" and params.role_bonus else None
+        # Only a corpus with letterheads has passages whose description names the speech and its speaker.
+        topic = topic_words(question, role) if "letterhead" in self._role_ids else question
         dense_ids, dense_scores = self._dense_candidates(query, params.candidates, filters)
-        lexical_all = self.lexical.scores(question)
+        lexical_all = self.lexical.scores(topic)
         if allowed is not None:
             lexical_all = np.where(allowed, lexical_all, 0.0)
         lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
         lexical_top = lexical_top[lexical_all[lexical_top] > 0]
 
-        role = asked_role(question) if mode == "full" and params.role_bonus else None
-        role_ids = self._role_ids.get(role, np.zeros(0, np.int64)) if role else np.zeros(0, np.int64)
+        # A question about what the speech says is not answered by its letterhead: those passages lose the
+        # bonus the asked role's passages gain.
+        sign = -1.0 if role == "body" else 1.0
+        routed = "letterhead" if role == "body" else role
+        role_ids = self._role_ids.get(routed, np.zeros(0, np.int64)) if routed else np.zeros(0, np.int64)
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
         if mode == "dense":
@@ -231,6 +237,8 @@ class Retriever:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
             extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
+            if sign < 0:
+                extra = extra[:0]
             candidates = np.union1d(np.union1d(dense_ids, lexical_top), extra)
         dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
         lexical = lexical_all[candidates]
@@ -242,13 +250,13 @@ class Retriever:
                 dense - params.centering * self._passage_common[candidates],
                 lexical,
                 self._sentence_scores(query, candidates, params.centering),
-                self.lexical.question_weight(question),
+                self.lexical.question_weight(topic),
             )
         else:
-            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(question))
+            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(topic))
 
         if len(role_ids):
-            fused = fused + params.role_bonus * np.isin(candidates, role_ids)
+            fused = fused + sign * params.role_bonus * np.isin(candidates, role_ids)
         order = np.lexsort((candidates, -fused))  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))
