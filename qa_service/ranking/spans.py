@@ -177,6 +177,15 @@ def _sentence_start(text: str, pos: int) -> bool:
     return not before or before[-1] in '.!?:\n"“'
 
 
+# "How many resolutions ...": a question that counts.
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.I)
+# "resolution 51/210", "item 100", "No. 5": a number that names something rather than counting it.
+_NAMES_IT = re.compile(
+    r"\b(?:resolutions?|items?|articles?|paragraphs?|chapters?|sections?|decisions?|amendments?|no\.|nos\.)\s*$",
+    re.I,
+)
+
+
 def candidates(text: str, kind: str, question: str = "") -> list[Candidate]:
     """Every span of ``text`` that could answer a question asking for ``kind``."""
     out: list[Candidate] = []
@@ -189,9 +198,12 @@ def candidates(text: str, kind: str, question: str = "") -> list[Candidate]:
             out = [c for c in candidates(text, "number", question)]
     elif kind == "number":
         dates = [(m.start(), m.end()) for m in _DATE.finditer(text) if not YEAR.fullmatch(m.group(0))]
+        counted = _HOW_MANY.search(question)
         for m in _NUMBER.finditer(text):
             if any(a <= m.start() < b for a, b in dates) or _NOT_A_COUNT.fullmatch(m.group(0)):
                 continue
+            if counted and _NAMES_IT.search(text, max(0, m.start() - 20), m.start()):
+                continue  # "How many resolutions ...?" is not answered by "resolution 51/210"
             out.append(Candidate(m.start(), m.end(), kind))
         for noun in class_words(question):
             if noun in ("number", "percentage", "amount", "many", "much"):
