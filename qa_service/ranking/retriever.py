@@ -275,13 +275,9 @@ class Retriever:
                 span_of[pid] = self._short_answer(question, self.index.passages[pid], scored(pid), kind)
             return span_of[pid]
 
-        evidence = self._evidence(
-            question,
-            dense_scores,
-            sentence,
-            [int(candidates[i]) for i in chosen[: self.params.evidence_passages]],
-            span,
-        )
+        best = [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
+        routed = sign > 0 and bool(best) and self.index.passages[best[0]].role == role
+        evidence = self._evidence(question, dense_scores, sentence, best, span, routed)
         no_answer = self.no_answer(evidence)
         chosen = chosen[:top_k]
 
@@ -331,9 +327,11 @@ class Retriever:
         sentence: np.ndarray,
         best: list[int],
         short_answer: Callable[[int], ShortAnswer | None],
+        routed: bool = False,
     ) -> Evidence:
         """The signals of the no-answer rule for one question (``best``: the top passages' ids;
-        ``short_answer``: the span a passage gives the question). A question asking who said something is
+        ``short_answer``: the span a passage gives the question; ``routed``: the first is of the role the
+        question asks for). A question asking who said something is
         answered by the passage that says it together with its document's details (speaker, country)."""
         passages = [self.index.passages[i] for i in best]
         texts = [p.text for p in passages]
@@ -350,6 +348,7 @@ class Retriever:
             self.names,
             texts,
             [short_answer(i) for i in best],
+            routed,
         )
 
     # -- filters and groups ------------------------------------------------------------------------
