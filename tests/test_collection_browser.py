@@ -111,3 +111,16 @@ def test_an_unknown_country_is_a_message_with_and_without_the_script(open_page):
     )
     expect(page.locator("#results .error")).to_contain_text("No document of country 'KAZAKHSTAN' in this corpus.")
     expect(page.locator("#results .error")).to_contain_text("Did you mean Kazakhstan (KAZ)?")
+
+
+def test_a_passage_from_the_documents_details_says_so_with_and_without_the_script(open_page):
+    page = open_page()
+    page.get_by_label("Your question").fill("Who is Sitiveni Rabuka?")
+    page.get_by_label("Your question").press("Enter")
+    first = page.locator("#results .answer").first
+    expect(first.locator(".where")).to_contain_text("from the document's details")
+    expect(first).to_contain_text("Statement by Sitiveni Rabuka")
+    served = open_page(page.url.removeprefix(page.url.split("/?")[0]), java_script_enabled=False)
+    expect(served.locator("#results .answer").first.locator(".where")).to_have_text(
+        first.locator(".where").inner_text()
+    )
