@@ -225,8 +225,8 @@ class Retriever:
         # A question about what the speech says is not answered by its letterhead: those passages lose the
         # bonus the asked role's passages gain.
         sign = -1.0 if role == "body" else 1.0
-        routed = "letterhead" if role == "body" else role
-        role_ids = self._role_ids.get(routed, np.zeros(0, np.int64)) if routed else np.zeros(0, np.int64)
+        bonus_role = "letterhead" if role == "body" else role
+        role_ids = self._role_ids.get(bonus_role, np.zeros(0, np.int64)) if bonus_role else np.zeros(0, np.int64)
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
         if mode == "dense":
@@ -331,8 +331,8 @@ class Retriever:
     ) -> Evidence:
         """The signals of the no-answer rule for one question (``best``: the top passages' ids;
         ``short_answer``: the span a passage gives the question; ``routed``: the first is of the role the
-        question asks for). A question asking who said something is
-        answered by the passage that says it together with its document's details (speaker, country)."""
+        question asks for). A question asking who said something is answered by the passage that says it
+        together with its document's details (speaker, country)."""
         passages = [self.index.passages[i] for i in best]
         texts = [p.text for p in passages]
         if asks_speaker(question):
