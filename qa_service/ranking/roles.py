@@ -3,7 +3,10 @@
 "Who gave this speech?", "When was it delivered?", "What is the envoy's post?" are answered by the
 letterhead; "How does the ambassador open?" by the opening; "How does the statement end?" by the
 closing. Such questions share few words with those passages, so the ranking routes them: the passages of
-the asked role get a bonus (``RankingParams.role_bonus``, measured with ``qa-service eval``).
+the asked role get a bonus (``RankingParams.role_bonus``, measured with ``qa-service eval``). A question
+about what the speech says that names the speech or its speaker ("Which bombings does the speaker
+mention?") asks for the body: the letterhead loses that bonus, and its words "speaker", "statement" are
+not its topic (:func:`topic_words`).
 """
 
 from __future__ import annotations
