@@ -38,6 +38,15 @@ class RankingParams:
     # BM25 and the corpus's acronyms (bm25.py): 0 as written; 1 a spelling ("United Nations") also counts as
     # its acronym ("UN"); 2 an acronym also counts as its spelling.
     acronyms: int = 1
+    # Query expansion (expansion.py): pseudo-relevance feedback from the best ``feedback_passages`` of a first
+    # ranking, moving the question's vector (``feedback_dense``, Rocchio's beta) and adding their most
+    # distinctive terms to BM25 (``feedback_terms`` of them, weighted ``feedback_term_weight``); and the
+    # sentence weight of why/how questions (``reason_sentence_weight``, < 0: the same as the others).
+    feedback_passages: int = 0
+    feedback_dense: float = 0.0
+    feedback_terms: int = 0
+    feedback_term_weight: float = 0.3
+    reason_sentence_weight: float = -1.0
 
     @classmethod
     def from_settings(cls, settings: Settings, overrides: Sequence[str] = ()) -> RankingParams:
