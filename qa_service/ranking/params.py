@@ -47,6 +47,13 @@ class RankingParams:
     feedback_terms: int = 0
     feedback_term_weight: float = 0.3
     reason_sentence_weight: float = -1.0
+    # The model's own neighbours (expansion.WordNeighbours): a question word no passage holds adds the stems of
+    # its ``neighbour_count`` nearest corpus words (cosine ≥ ``neighbour_similarity``) to BM25, weighted
+    # ``neighbour_weight`` times their cosine.
+    neighbour_weight: float = 0.0
+    neighbour_similarity: float = 0.5
+    neighbour_count: int = 3
+    neighbour_hubness: float = 0.0  # share of a corpus word's mean cosine with its neighbours taken off first
 
     @classmethod
     def from_settings(cls, settings: Settings, overrides: Sequence[str] = ()) -> RankingParams:

@@ -130,6 +130,7 @@ class Retriever:
         self._documents = {d.id: d for d in index.documents}
         self._passage_attributes = index.passage_attributes()
         self._facets: dict | None = None
+        self._neighbours: dict[str, expansion.WordNeighbours] = {}
         self._examples: list[str] | None = None
         # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
         # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
@@ -435,7 +436,14 @@ class Retriever:
             passage_texts=lambda pid: self.index.passages[pid].text,
             lexical_index=self.lexical,
             score=score,
+            neighbours=self._word_neighbours,
         )
+
+    def _word_neighbours(self) -> expansion.WordNeighbours:
+        """The corpus's words embedded by the model, built on first use and shared with :meth:`with_params`'s copies."""
+        if "words" not in self._neighbours:
+            self._neighbours["words"] = expansion.WordNeighbours(self.lexical.texts, self.encoder)
+        return self._neighbours["words"]
 
     def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
         """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
