@@ -436,10 +436,10 @@ class Retriever:
             passage_texts=lambda pid: self.index.passages[pid].text,
             lexical_index=self.lexical,
             score=score,
-            neighbours=self._word_neighbours,
+            neighbours=self.word_neighbours,
         )
 
-    def _word_neighbours(self) -> expansion.WordNeighbours:
+    def word_neighbours(self) -> expansion.WordNeighbours:
         """The corpus's words embedded by the model, built on first use and shared with :meth:`with_params`'s copies."""
         if "words" not in self._neighbours:
             self._neighbours["words"] = expansion.WordNeighbours(self.lexical.texts, self.encoder)
