@@ -51,11 +51,12 @@ DEFAULT_VARIANTS = (
     "base=;"
     "rocchio-0.3=feedback_passages:3,feedback_dense:0.3;"
     "rocchio-0.6=feedback_passages:3,feedback_dense:0.6;"
-    "rocchio-1.0=feedback_passages:1,feedback_dense:1.0;"
     "terms-5=feedback_passages:3,feedback_terms:5,feedback_term_weight:0.3;"
     "terms-10=feedback_passages:3,feedback_terms:10,feedback_term_weight:0.5;"
-    "reason-0.7=reason_sentence_weight:0.7;"
-    "reason-1.0=reason_sentence_weight:1.0"
+    "reason-0.5=reason_sentence_weight:0.5;"
+    "reason-1.0=reason_sentence_weight:1.0;"
+    "neighbours=neighbour_weight:0.5,neighbour_similarity:0.5,neighbour_count:3;"
+    "neighbours-hub=neighbour_weight:1.0,neighbour_similarity:0.15,neighbour_count:3,neighbour_hubness:1.0"
 )
 
 
