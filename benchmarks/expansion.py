@@ -9,9 +9,10 @@ when the folder exists), ClapNQ dev and SQuAD dev (all of it unless ``--squad-li
 and variant: recall@1 and @3, out-of-scope questions flagged, recall@1's paired difference against the
 reference with its bootstrap 95% interval, and the median time of ``ask`` per question and its ratio to the
 reference's (the variants of one question run back to back after one untimed run, so load changes and
-caches touch them alike; the corpus words the neighbours embed are embedded before, and timed apart). Questions
-are embedded once, in batches, as ``qa-service eval`` does; indexes are cached like its. ``--changed``
-lists the questions whose rank@1 changes.
+caches touch them alike; the corpus words the neighbours embed are embedded before, and timed apart).
+Questions are embedded once, in batches, as ``qa-service eval`` does; indexes are cached like its.
+``--changed`` lists the questions whose rank@1 changes; ``--show-neighbours`` prints (to stderr) each tune
+question's words the corpus lacks and the stems each neighbours variant adds for them.
 
     PYTHONPATH=. .venv/bin/python benchmarks/expansion.py --changed
 """
@@ -95,7 +96,26 @@ def parse_variants(spec: str, params: RankingParams) -> dict[str, RankingParams]
     return out
 
 
-def run(qset: QuestionSet, variants: dict[str, RankingParams], cache: Path) -> dict[str, dict]:
+def show(qset: QuestionSet, retriever: Retriever, variants: dict[str, RankingParams]) -> None:
+    """Each tune question's words the corpus lacks and what each neighbours variant adds for them."""
+    for q in qset.questions:
+        if q.split == "held_out":
+            continue
+        missing = retriever.word_neighbours().missing(q.text, retriever.lexical)
+        if not missing:
+            continue
+        print(f"{qset.name}: {q.text}  missing: {', '.join(missing)}", file=sys.stderr)
+        for name, p in variants.items():
+            if p.neighbour_weight > 0:
+                added = retriever.word_neighbours().expand(
+                    q.text, retriever.lexical, p.neighbour_similarity, p.neighbour_count, p.neighbour_hubness
+                )
+                print(f"    {name}: {', '.join(f'{t} {c:.2f}' for t, c in added) or '-'}", file=sys.stderr)
+
+
+def run(
+    qset: QuestionSet, variants: dict[str, RankingParams], cache: Path, show_neighbours: bool = False
+) -> dict[str, dict]:
     """Ranks, out-of-scope flags and ``ask`` times of every question with each variant."""
     settings = Settings.from_env(log_level="warning")
     encoder = make_encoder(settings, cache_size=0, batch_work=True)
@@ -104,7 +124,9 @@ def run(qset: QuestionSet, variants: dict[str, RankingParams], cache: Path) -> d
     base = Retriever(index, queries, next(iter(variants.values())))
     retrievers = {name: base.with_params(p) for name, p in variants.items()}
     gold = resolve_gold(qset, base.passages)
-    out = {name: {"ranks": [], "flagged": [], "ms": []} for name in variants}
+    out: dict[str, dict] = {name: {"ranks": [], "flagged": [], "ms": []} for name in variants}
+    if show_neighbours:
+        show(qset, base, variants)
     if any(p.neighbour_weight > 0 for p in variants.values()):  # built once, shared by the copies
         started = time.perf_counter()
         words = len(base.word_neighbours().words)
@@ -131,6 +153,9 @@ def main() -> None:
     parser.add_argument("--squad-limit", type=int, default=0, help="SQuAD questions sampled (0: all)")
     parser.add_argument("--sets", default="", help="only these sets (comma-separated names)")
     parser.add_argument("--changed", action="store_true", help="list the questions whose rank@1 changes")
+    parser.add_argument(
+        "--show-neighbours", action="store_true", help="print each tune question's missing words and their neighbours"
+    )
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".eval-cache")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench-results" / "expansion.json")
     args = parser.parse_args()
@@ -147,7 +172,7 @@ def main() -> None:
     for qset in question_sets(args.datasets, args.ungd, args.squad_limit or None):
         if wanted and qset.name not in wanted:
             continue
-        by_variant = run(qset, variants, args.cache_dir)
+        by_variant = run(qset, variants, args.cache_dir, args.show_neighbours)
         results[qset.name] = by_variant
         reference = by_variant[names[0]]
         splits = [q.split for q in qset.questions]
