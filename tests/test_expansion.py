@@ -122,7 +122,12 @@ def retriever(tmp_path_factory) -> Retriever:
     root = tmp_path_factory.mktemp("expansion")
     corpus = root / "corpus"
     corpus.mkdir()
-    (corpus / "doc.txt").write_text("\n\n".join(TEXTS * 2) + "\n", encoding="utf-8")
+    more = [
+        "The committee met in Vienna to discuss the nuclear convention once more.",
+        "Dialogue among religions was the theme of the congress in Astana.",
+        "Regional bodies help States share information about threats.",
+    ]
+    (corpus / "doc.txt").write_text("\n\n".join(TEXTS + more) + "\n", encoding="utf-8")
     encoder = SynonymEncoder()
     return Retriever(build_index(Settings(corpus_dir=corpus, index_dir=root / "index"), encoder), encoder)
 
@@ -150,3 +155,11 @@ def test_neighbours_change_only_questions_with_a_word_the_corpus_lacks(retriever
 def test_feedback_rescores_with_the_moved_query(retriever):
     on = retriever.with_params(dataclasses.replace(retriever.params, feedback_passages=1, feedback_dense=1.0))
     assert _ranking(on, "nuclear committee") != _ranking(retriever, "nuclear committee")
+
+
+def test_feedback_margin_leaves_a_clear_first_passage_alone(retriever):
+    feedback = dataclasses.replace(retriever.params, feedback_passages=1, feedback_dense=1.0)
+    gated = retriever.with_params(dataclasses.replace(feedback, feedback_margin=1e-6))
+    ungated = retriever.with_params(dataclasses.replace(feedback, feedback_margin=10.0))
+    assert _ranking(gated, "nuclear committee") == _ranking(retriever, "nuclear committee")
+    assert _ranking(ungated, "nuclear committee") == _ranking(retriever.with_params(feedback), "nuclear committee")

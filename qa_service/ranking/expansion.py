@@ -153,8 +153,11 @@ def rescore(
         score: the full ranking's score of the candidates for a query vector and their BM25 scores.
         neighbours: the corpus's embedded words (built on first use).
     """
+    order = np.argsort(-fused, kind="stable")
+    if params.feedback_margin > 0 and len(order) > 1 and fused[order[0]] - fused[order[1]] >= params.feedback_margin:
+        return fused  # a clear first passage: no feedback (and no cost)
     k = min(params.feedback_passages, len(candidates))
-    top = candidates[np.argsort(-fused, kind="stable")[:k]]
+    top = candidates[order[:k]]
     moved = rocchio(query, passage_vectors[top], params.feedback_dense)
     added = feedback_terms(
         [passage_texts(int(p)) for p in top.tolist()], lexical_index, set(terms(question)), params.feedback_terms

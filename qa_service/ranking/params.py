@@ -47,6 +47,7 @@ class RankingParams:
     feedback_terms: int = 0
     feedback_term_weight: float = 0.3
     reason_sentence_weight: float = -1.0
+    feedback_margin: float = 0.0  # > 0: expand only when the first two passages' scores are closer than this
     # The model's own neighbours (expansion.WordNeighbours): a question word no passage holds adds the stems of
     # its ``neighbour_count`` nearest corpus words (cosine ≥ ``neighbour_similarity``) to BM25, weighted
     # ``neighbour_weight`` times their cosine.
