@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
 # Content words in scikit-learn's list that matter for questions about statements and reports.
@@ -88,6 +91,20 @@ class _Stems:
 
 
 _stemming = STEMMINGS[0]
+#: The caches of what depends on the stems (see :func:`stem_cache`), emptied when the stemming changes.
+_STEM_CACHES: list = []
+
+
+def stem_cache(maxsize: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``functools.lru_cache`` for a function of stems: :func:`use_stemming` empties it. For what a
+    request reads of the same question or passage text several times, or again in later requests."""
+
+    def wrap(function: Callable[..., T]) -> Callable[..., T]:
+        cached = lru_cache(maxsize=maxsize)(function)
+        _STEM_CACHES.append(cached)
+        return cached
+
+    return wrap
 
 
 def use_stemming(name: str) -> None:
@@ -97,7 +114,8 @@ def use_stemming(name: str) -> None:
     _Stems(name)  # refuses an unknown name before anything changes
     _stemming = name
     stemmer.cache_clear()
-    _terms.cache_clear()
+    for cache in _STEM_CACHES:
+        cache.cache_clear()
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +144,7 @@ def terms(text: str) -> list[str]:
     return list(_terms(text))
 
 
-@lru_cache(maxsize=256)  # a question's terms are wanted several times per request
+@stem_cache(maxsize=1024)  # a question's terms are wanted several times per request, a short span's often
 def _terms(text: str) -> tuple[str, ...]:
     stop = stopwords()
     tokens = [w.lower() for w, _, _ in words(text)]

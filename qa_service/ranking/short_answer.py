@@ -25,7 +25,7 @@ from datetime import date
 from functools import lru_cache
 
 from .answer_kinds import answer_kind, class_words
-from .bm25 import stemmer, stopwords, terms, words
+from .bm25 import stem_cache, stemmer, stopwords, terms, words
 from .spans import CONNECTORS, MONTH, YEAR, YEAR_RE, Candidate, candidates
 
 
@@ -45,10 +45,11 @@ class ShortAnswer:
         return {"text": self.text, "start": self.start, "end": self.end, "kind": self.kind, "value": self.value}
 
 
-def _stems(text: str) -> list[tuple[str, int, int]]:
+@stem_cache(maxsize=4096)  # the sentences of the passages that answer recur from question to question
+def _stems(text: str) -> tuple[tuple[str, int, int], ...]:
     stop = stopwords()
     stem = stemmer()
-    return [(stem.stemWord(w.lower()), a, b) for w, a, b in words(text) if w.lower() not in stop]
+    return tuple((stem.stemWord(w.lower()), a, b) for w, a, b in words(text) if w.lower() not in stop)
 
 
 def _trim(text: str, c: Candidate, asked: set[str], class_stems: set[str]) -> Candidate | None:
