@@ -116,6 +116,8 @@ class Retriever:
         self._windows_of = group_rows(index.window_passage, n)
         self._sentences_of = group_rows(index.sentence_passage, n)
         self._normalised_text = [fold(p.text) for p in index.passages]
+        codes: dict[str, int] = {}  # passages with the same normalised text share a code
+        self._text_code = np.array([codes.setdefault(t, len(codes)) for t in self._normalised_text], dtype=np.int64)
         roles = np.array([p.role for p in index.passages], dtype=object)
         self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
         # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
@@ -216,8 +218,7 @@ class Retriever:
         lexical_all = self.lexical.scores(question)
         if allowed is not None:
             lexical_all = np.where(allowed, lexical_all, 0.0)
-        lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
-        lexical_top = lexical_top[lexical_all[lexical_top] > 0]
+        lexical_top = top_positive(lexical_all, params.candidates)
 
         role = asked_role(question) if mode == "full" and params.role_bonus else None
         role_ids = self._role_ids.get(role, np.zeros(0, np.int64)) if role else np.zeros(0, np.int64)
@@ -231,17 +232,18 @@ class Retriever:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
             extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
-            candidates = np.union1d(np.union1d(dense_ids, lexical_top), extra)
-        dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
+            candidates = np.unique(np.concatenate((dense_ids, lexical_top, extra)))
+        dense = self._dense_scores(query, candidates, dense_ids, dense_scores)
         lexical = lexical_all[candidates]
-        sentence = self._sentence_scores(query, candidates)
-        if mode == "full" and params.centering:  # the ranking sees what is specific to each passage
+        centering = params.centering if mode == "full" else 0.0
+        sentence, centered_sentence = self._sentence_scores(query, candidates, centering)
+        if centering:  # the ranking sees what is specific to each passage
             fused = fuse(
                 params,
                 mode,
-                dense - params.centering * self._passage_common[candidates],
+                dense - centering * self._passage_common[candidates],
                 lexical,
-                self._sentence_scores(query, candidates, params.centering),
+                centered_sentence,
                 self.lexical.question_weight(question),
             )
         else:
@@ -378,15 +380,9 @@ class Retriever:
         """The ``count`` best passages by their best window, with those scores, best first."""
         scores, ids = self.index.vectors.search(query, self.window_hits(count), where)
         rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
-        best: dict[int, float] = {}
-        for score, row in zip(scores.tolist(), rows.tolist()):
-            pid = int(self.index.window_passage[row])
-            if pid not in best:
-                best[pid] = score
-                if len(best) == count:
-                    break
-        ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
-        return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
+        pids = self.index.window_passage[rows].astype(np.int64)
+        first = np.sort(np.unique(pids, return_index=True)[1])[:count]  # each passage's best window
+        return pids[first], scores[first].astype(np.float32)
 
     def with_params(self, params: RankingParams) -> Retriever:
         """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
@@ -396,9 +392,14 @@ class Retriever:
             other.lexical = LexicalIndex(self.lexical.texts, params.acronyms)
         return other
 
-    def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
-        """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
-        out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
+    def _dense_scores(
+        self, query: np.ndarray, candidates: np.ndarray, dense_ids: np.ndarray, dense_scores: np.ndarray
+    ) -> np.ndarray:
+        """Best-window cosine of each candidate (looked up among the dense candidates' scores, or computed
+        for lexical-only ones)."""
+        known = np.full(len(self.index.passages), np.nan, dtype=np.float32)
+        known[dense_ids] = dense_scores
+        out = known[candidates]
         missing = np.flatnonzero(np.isnan(out))
         if len(missing):
             groups = [self._windows_of[int(candidates[i])] for i in missing]
@@ -407,17 +408,24 @@ class Retriever:
             out[missing] = max_by_group(cosines, [len(g) for g in groups])
         return out
 
-    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0) -> np.ndarray:
-        """Cosine of each candidate's best sentence (0 for a passage without sentences), each sentence's
-        cosine less ``centering`` times its similarity to the corpus's mean vector."""
+    def _sentence_scores(
+        self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of each candidate's best sentence (0 for a passage without sentences), and the best of its
+        sentences' cosines less ``centering`` times their similarity to the corpus's mean vector (the same
+        array when ``centering`` is 0): one product over the sentences serves both."""
         if not len(candidates):
-            return np.zeros(0, dtype=np.float32)
+            empty = np.zeros(0, dtype=np.float32)
+            return empty, empty
         groups = [self._sentences_of[pid] for pid in candidates.tolist()]
         rows = np.concatenate(groups)
+        sizes = [len(g) for g in groups]
         cosines = self.index.sentence_vectors[rows] @ query
-        if centering:
-            cosines = cosines - centering * self._sentence_common[rows]
-        return max_by_group(cosines, [len(g) for g in groups])
+        if not centering:
+            best = max_by_group(cosines, sizes)
+            return best, best
+        plain, centered = max_by_group(np.stack((cosines, cosines - centering * self._sentence_common[rows])), sizes)
+        return plain, centered
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
         """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
@@ -430,10 +438,11 @@ class Retriever:
         while True:
             prefix = order[:size]
             earlier = self._earlier_duplicates(candidates[prefix])
+            has_earlier = earlier.any(axis=1).tolist()  # most rows have none: no array work for them
             chosen: list[int] = []
             kept = np.zeros(len(prefix), dtype=bool)
             for i, pos in enumerate(prefix.tolist()):
-                if earlier[i].any() and (earlier[i] & kept).any():
+                if has_earlier[i] and (earlier[i] & kept).any():
                     continue
                 kept[i] = True
                 chosen.append(pos)
@@ -447,8 +456,7 @@ class Retriever:
         """``out[i, j]``: passage ``pids[j]``, ranked before ``pids[i]``, is a near-duplicate of it."""
         vectors = self.index.passage_vectors[pids]
         near = (vectors @ vectors.T) >= self.params.duplicate_cosine
-        codes: dict[str, int] = {}
-        text_code = np.array([codes.setdefault(self._normalised_text[p], len(codes)) for p in pids.tolist()])
+        text_code = self._text_code[pids]
         near |= text_code[:, None] == text_code[None, :]
         return np.tril(near, k=-1)
 
@@ -491,6 +499,18 @@ class Retriever:
         if passage.kind == "block":
             scored = [(0, len(passage.text), max(score for _, _, score in scored))]
         return find_short_answer(question, passage.text, scored, kind)
+
+
+def top_positive(scores: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the (at most) ``count`` highest positive ``scores``, ties taken in index order, in
+    index order: what a stable sort of all the scores would select, without sorting them all."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) <= count:
+        return positive
+    values = scores[positive]
+    kth = np.partition(values, len(values) - count)[len(values) - count]  # the count-th highest
+    above = positive[values > kth]
+    return np.union1d(above, positive[values == kth][: count - len(above)])
 
 
 def _ms(started: float) -> float:
