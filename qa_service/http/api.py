@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, Response, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import ApiError, Unauthorized
@@ -68,7 +69,21 @@ def ask() -> Response:
     """Answer a question from a JSON body (POST) or the query string (GET)."""
     state = service()
     request_ = _read_ask_request()
-    return jsonify(result_to_json(ask_with(state.retriever, request_)))
+    return json_response(result_to_json(ask_with(state.retriever, request_)))
+
+
+def json_response(body: dict) -> Response:
+    """``jsonify(body)``, serialised by orjson (several times faster than the standard library): the
+    same JSON, with characters beyond ASCII written as UTF-8 instead of ``\\u`` escapes. What orjson
+    refuses (a lone surrogate or an integer over 64 bits in a document's metadata) and the indented JSON
+    of debug mode go through ``jsonify``."""
+    if current_app.debug:
+        return jsonify(body)
+    try:
+        data = orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return jsonify(body)
+    return current_app.response_class(data, mimetype=current_app.json.mimetype)
 
 
 def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
