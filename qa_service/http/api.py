@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import ApiError, Unauthorized
 from ..ranking import Answer, Result, Retriever
+from ..settings import Settings
 from . import metrics
 from .feedback import parse_feedback_json, store_feedback
 from .openapi import openapi_document
@@ -68,7 +69,7 @@ def keys_match(given: str, expected: str) -> bool:
 def ask() -> Response:
     """Answer a question from a JSON body (POST) or the query string (GET)."""
     state = service()
-    request_ = _read_ask_request()
+    request_ = _read_ask_request(state.settings)
     return json_response(result_to_json(ask_with(state.retriever, request_)))
 
 
@@ -99,8 +100,7 @@ def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
     return result
 
 
-def _read_ask_request() -> AskRequest:
-    settings = service().settings
+def _read_ask_request(settings: Settings) -> AskRequest:
     limits = (settings.default_top_k, settings.max_top_k, settings.max_question_chars)
     if request.method in ("GET", "HEAD"):  # HEAD answers as GET does, without the body
         return parse_ask_args(request.args.to_dict(flat=False), *limits)
@@ -109,7 +109,7 @@ def _read_ask_request() -> AskRequest:
 
 
 def _require_json(message: str) -> None:
-    if not request.mimetype or request.mimetype != "application/json":
+    if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", message)
 
 

@@ -10,7 +10,9 @@ request gets its id (``request_id.py``) and its clock starts (``metrics.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
+from typing import Any
 
 from flask import Flask, Response, request
 
@@ -32,6 +34,21 @@ from .state import EXTENSION_KEY, ServiceState
 
 #: Endpoints that no guard (rate limit, in-flight limit) applies to.
 UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static", metrics.ENDPOINT})
+
+
+class ServiceApp(Flask):
+    """Flask, telling each view and hook sync or async once: Flask inspects every one it calls, on every
+    request (about ten each)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        synced = self._sync.get(func)
+        if synced is None:
+            synced = self._sync[func] = super().ensure_sync(func)
+        return synced
 
 
 def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Retriever:
@@ -63,7 +80,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = Flask(__name__)
+    app = ServiceApp(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,

@@ -252,6 +252,7 @@ class LexicalIndex:
         for doc_terms in corpus:
             for t in set(doc_terms):
                 self._df[t] = self._df.get(t, 0) + 1
+        self._idf: dict[str, float] = {}  # each term's, once asked for (a question asks for each twice)
 
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage for ``question`` (zeros when no term is known)."""
@@ -269,8 +270,13 @@ class LexicalIndex:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a stemmed term (highest for a term no passage has)."""
-        df = self._df.get(term, 0)
-        return float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+        idf = self._idf.get(term)
+        if idf is None:
+            df = self._df.get(term, 0)
+            idf = float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+            if df:  # the corpus's terms are bounded, the words of questions are not
+                self._idf[term] = idf
+        return idf
 
     def question_weight(self, question: str) -> float:
         """The sum of the IDFs of the question's content terms: about the BM25 score of a passage that has

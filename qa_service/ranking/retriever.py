@@ -127,6 +127,7 @@ class Retriever:
             lambda pid, a, b: frozenset(terms(index.passages[pid].text[a:b]))
         )
         self._id_order = np.argsort(index.window_ids, kind="stable")
+        self._window_each = len(np.unique(index.window_passage)) == len(index.window_passage)  # none has two
         self._sorted_ids = index.window_ids[self._id_order]
         self._documents = {d.id: d for d in index.documents}
         self._passage_attributes = index.passage_attributes()
@@ -381,6 +382,8 @@ class Retriever:
         scores, ids = self.index.vectors.search(query, self.window_hits(count), where)
         rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
         pids = self.index.window_passage[rows].astype(np.int64)
+        if self._window_each:  # no passage repeats
+            return pids[:count], scores[:count].astype(np.float32)
         first = np.sort(np.unique(pids, return_index=True)[1])[:count]  # each passage's best window
         return pids[first], scores[first].astype(np.float32)
 
@@ -458,7 +461,7 @@ class Retriever:
         near = (vectors @ vectors.T) >= self.params.duplicate_cosine
         text_code = self._text_code[pids]
         near |= text_code[:, None] == text_code[None, :]
-        return np.tril(near, k=-1)
+        return near & _strictly_lower(len(pids))
 
     def _scored_sentences(
         self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
@@ -499,6 +502,14 @@ class Retriever:
         if passage.kind == "block":
             scored = [(0, len(passage.text), max(score for _, _, score in scored))]
         return find_short_answer(question, passage.text, scored, kind)
+
+
+@lru_cache(maxsize=16)
+def _strictly_lower(size: int) -> np.ndarray:
+    """``out[i, j]``: ``j < i`` (read only)."""
+    out = np.tri(size, k=-1, dtype=bool)
+    out.flags.writeable = False
+    return out
 
 
 def top_positive(scores: np.ndarray, count: int) -> np.ndarray:

@@ -9,6 +9,9 @@ the asked role get a bonus (``RankingParams.role_bonus``, measured with ``qa-ser
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from .answer_kinds import QUESTION_CACHE
 
 _SPEECH = (
     r"(?:speech|statement|remarks|address(?:ed|es)?|speaker|envoy|diplomat|ambassador|delegate"
@@ -29,6 +32,7 @@ _LETTERHEAD = re.compile(
 _CONTENT = re.compile(r"\b(?:say|says|said|mention\w*|think|believe|call\w*|support\w*|want\w*|about)\b", re.I)
 
 
+@lru_cache(maxsize=QUESTION_CACHE)
 def asked_role(question: str) -> str | None:
     """The role of the passage that answers a question about the speech itself, or None."""
     speech = re.search(rf"\b{_SPEECH}\b", question, re.I) is not None
@@ -53,6 +57,7 @@ _ASKS_SPEAKER = re.compile(
 )
 
 
+@lru_cache(maxsize=QUESTION_CACHE)
 def asks_speaker(question: str) -> bool:
     """Whether a question asks who (which country) said what a passage says."""
     return _ASKS_SPEAKER.search(question) is not None
