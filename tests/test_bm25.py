@@ -6,6 +6,7 @@ import pytest
 
 from qa_service.ranking.bm25 import (
     LexicalIndex,
+    StemmedWords,
     acronym_terms,
     corpus_acronyms,
     match_words,
@@ -49,6 +50,14 @@ def test_stemmed_words_keep_each_content_word_once_with_its_stem():
     assert match_words(set(), stemmed) == []
 
 
+def test_stemmed_words_match_the_few_wanted_stems_as_match_words_does():
+    for text in TEXTS + ["The Conventions and the conventions: Signing, signed, signatories."]:
+        indexed = StemmedWords(text)
+        stems = {stem for _, stem in indexed.words} | {"pancak"}
+        for wanted in [set(), {"pancak"}, stems, {"sign", "convent"}, set(list(stems)[::2])]:
+            assert indexed.matching(wanted) == match_words(wanted, indexed.words), (text, wanted)
+
+
 def test_bm25_prefers_the_passage_with_the_terms(index):
     scores = index.scores("Which religious leaders met in Astana?")
     assert scores.argmax() == 1
@@ -82,6 +91,7 @@ def test_derivational_stems_meet_their_base():
 
 
 def test_stemming_can_be_switched_back_to_snowball_and_refuses_unknown_names():
+    assert terms("agreement") == ["agre"]  # cached: switching must empty the cache
     try:
         use_stemming("snowball")
         assert stemmer().stemWord("agreement") == "agreement"

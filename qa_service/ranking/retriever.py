@@ -45,7 +45,7 @@ from ..corpus import (
 from ..encoders import Encoder
 from ..index import Filter, IndexData
 from .answer_kinds import answer_kind
-from .bm25 import LexicalIndex, match_words, stemmed_words, terms
+from .bm25 import LexicalIndex, StemmedWords, terms
 from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
@@ -120,12 +120,10 @@ class Retriever:
         self._text_code = np.array([codes.setdefault(t, len(codes)) for t in self._normalised_text], dtype=np.int64)
         roles = np.array([p.role for p in index.passages], dtype=object)
         self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
-        # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
-        # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
-        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
-        self._sentence_terms = lru_cache(maxsize=4 * ANSWER_CACHE)(
-            lambda pid, a, b: frozenset(terms(index.passages[pid].text[a:b]))
-        )
+        # Per passage, kept for the passages answers come from (bounded): the words an answer shows as
+        # matched, and its sentences with the terms its highlight compares, tokenised and stemmed once.
+        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: StemmedWords(index.passages[pid].text))
+        self._sentences_read = lru_cache(maxsize=ANSWER_CACHE)(self._passage_sentences)
         self._id_order = np.argsort(index.window_ids, kind="stable")
         self._window_each = len(np.unique(index.window_passage)) == len(index.window_passage)  # none has two
         self._sorted_ids = index.window_ids[self._id_order]
@@ -222,7 +220,7 @@ class Retriever:
         lexical_top = top_positive(lexical_all, params.candidates)
 
         role = asked_role(question) if mode == "full" and params.role_bonus else None
-        role_ids = self._role_ids.get(role, np.zeros(0, np.int64)) if role else np.zeros(0, np.int64)
+        role_ids = self._role_ids.get(role, _NO_ROWS) if role else _NO_ROWS
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
         if mode == "dense":
@@ -232,8 +230,10 @@ class Retriever:
         else:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
-            extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
-            candidates = np.unique(np.concatenate((dense_ids, lexical_top, extra)))
+            parts = [dense_ids, lexical_top]
+            if len(role_ids):
+                parts.append(role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]])
+            candidates = np.unique(np.concatenate(parts))
         dense = self._dense_scores(query, candidates, dense_ids, dense_scores)
         lexical = lexical_all[candidates]
         centering = params.centering if mode == "full" else 0.0
@@ -262,7 +262,7 @@ class Retriever:
 
         def scored(pid: int) -> list[tuple[int, int, float]]:
             if pid not in scored_of:
-                scored_of[pid] = self._scored_sentences(self.index.passages[pid], pid, query, question_terms)
+                scored_of[pid] = self._scored_sentences(pid, query, question_terms)
             return scored_of[pid]
 
         def span(pid: int) -> ShortAnswer | None:
@@ -291,7 +291,7 @@ class Retriever:
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
-                matched_terms=tuple(match_words(question_terms, self._stemmed_words(pid))),
+                matched_terms=tuple(self._stemmed_words(pid).matching(question_terms)),
                 passage_id=pid,
                 metadata=self._metadata(passage.doc_id),
                 more=more,
@@ -312,7 +312,7 @@ class Retriever:
         """The highlight and short answer of one passage for ``question``, whatever its rank (for
         measuring the short answers on a given passage)."""
         passage = self.index.passages[passage_id]
-        scored = self._scored_sentences(passage, passage_id, self.encoder.encode_query(question), set(terms(question)))
+        scored = self._scored_sentences(passage_id, self.encoder.encode_query(question), set(terms(question)))
         return self._highlight(passage, scored), self._short_answer(question, passage, scored, answer_kind(question))
 
     def no_answer(self, evidence: Evidence) -> bool:
@@ -463,9 +463,7 @@ class Retriever:
         near |= text_code[:, None] == text_code[None, :]
         return near & _strictly_lower(len(pids))
 
-    def _scored_sentences(
-        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
-    ) -> list[tuple[int, int, float]]:
+    def _scored_sentences(self, pid: int, query: np.ndarray, question_terms: set[str]) -> list[tuple[int, int, float]]:
         """Each sentence of a passage as ``(start, end, score)``: its cosine with the question, nudged by the
         share of the question's content words it holds."""
         rows = self._sentences_of[pid]
@@ -473,12 +471,16 @@ class Retriever:
             return []
         cosines = self.index.sentence_vectors[rows] @ query
         out = []
-        for cosine, row in zip(cosines.tolist(), rows.tolist()):
-            a, b = passage.sentences[int(self.index.sentence_number[row])]
-            sentence_terms = self._sentence_terms(pid, a, b)
+        for cosine, (a, b, sentence_terms) in zip(cosines.tolist(), self._sentences_read(pid)):
             overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
             out.append((a, b, cosine + 0.1 * overlap))
         return out
+
+    def _passage_sentences(self, pid: int) -> tuple[tuple[int, int, frozenset[str]], ...]:
+        """Each sentence of a passage, in the order of its rows, as ``(start, end, content terms)``."""
+        passage = self.index.passages[pid]
+        numbers = self.index.sentence_number[self._sentences_of[pid]].tolist()
+        return tuple((a, b, frozenset(terms(passage.text[a:b]))) for a, b in (passage.sentences[i] for i in numbers))
 
     @staticmethod
     def _highlight(passage: Passage, scored: list[tuple[int, int, float]]) -> Highlight:
@@ -502,6 +504,10 @@ class Retriever:
         if passage.kind == "block":
             scored = [(0, len(passage.text), max(score for _, _, score in scored))]
         return find_short_answer(question, passage.text, scored, kind)
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
 
 
 @lru_cache(maxsize=16)
