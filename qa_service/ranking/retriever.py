@@ -123,7 +123,10 @@ class Retriever:
         # Per passage, kept for the passages answers come from (bounded): the words an answer shows as
         # matched, and its sentences with the terms its highlight compares, tokenised and stemmed once.
         self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: StemmedWords(index.passages[pid].text))
-        self._sentences_read = lru_cache(maxsize=ANSWER_CACHE)(self._passage_sentences)
+        sentences_of = self._sentences_of  # not self: no cycle keeps a swapped-out retriever alive
+        self._sentences_read = lru_cache(maxsize=ANSWER_CACHE)(
+            lambda pid: _passage_sentences(index, sentences_of[pid], pid)
+        )
         self._id_order = np.argsort(index.window_ids, kind="stable")
         self._window_each = len(np.unique(index.window_passage)) == len(index.window_passage)  # none has two
         self._sorted_ids = index.window_ids[self._id_order]
@@ -476,12 +479,6 @@ class Retriever:
             out.append((a, b, cosine + 0.1 * overlap))
         return out
 
-    def _passage_sentences(self, pid: int) -> tuple[tuple[int, int, frozenset[str]], ...]:
-        """Each sentence of a passage, in the order of its rows, as ``(start, end, content terms)``."""
-        passage = self.index.passages[pid]
-        numbers = self.index.sentence_number[self._sentences_of[pid]].tolist()
-        return tuple((a, b, frozenset(terms(passage.text[a:b]))) for a, b in (passage.sentences[i] for i in numbers))
-
     @staticmethod
     def _highlight(passage: Passage, scored: list[tuple[int, int, float]]) -> Highlight:
         """The sentence that best answers: highest cosine, nudged by shared content words."""
@@ -504,6 +501,13 @@ class Retriever:
         if passage.kind == "block":
             scored = [(0, len(passage.text), max(score for _, _, score in scored))]
         return find_short_answer(question, passage.text, scored, kind)
+
+
+def _passage_sentences(index: IndexData, rows: np.ndarray, pid: int) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Each sentence of a passage (``rows``: its rows), in that order, as ``(start, end, content terms)``."""
+    passage = index.passages[pid]
+    spans = (passage.sentences[i] for i in index.sentence_number[rows].tolist())
+    return tuple((a, b, frozenset(terms(passage.text[a:b]))) for a, b in spans)
 
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
