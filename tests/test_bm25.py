@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa_service.ranking.bm25 import (
@@ -62,6 +63,14 @@ def test_bm25_prefers_the_passage_with_the_terms(index):
     scores = index.scores("Which religious leaders met in Astana?")
     assert scores.argmax() == 1
     assert index.scores("pancakes").max() == 0
+
+
+def test_scores_are_bm25s_own(index):
+    for question in ["Which religious leaders met in Astana?", "strategy strategy counter-terrorism", "pancakes", "UN"]:
+        known = [t for t in terms(question) if t in index._bm25.vocab_dict]
+        expected = index._bm25.get_scores(known) if known else np.zeros(len(TEXTS), dtype=np.float32)
+        assert index.scores(question).dtype == np.float32
+        np.testing.assert_array_equal(index.scores(question), np.asarray(expected, dtype=np.float32), err_msg=question)
 
 
 def test_question_weight_and_coverage(index):

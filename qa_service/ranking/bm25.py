@@ -282,7 +282,17 @@ class LexicalIndex:
         known = [t for t in terms(question) if t in vocab]
         if not known:
             return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        if self._bm25.nonoccurrence_array is not None:  # a BM25 variant that scores absent terms too
+            return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        # bm25s's own sum over its term-by-passage matrix, term by term in the same order, without its
+        # per-call checks and np.add.at (a term's column names each passage once, so += adds the same).
+        matrix = self._bm25.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        out = np.zeros(self._size, dtype=np.float32)
+        for token in [vocab[t] for t in known]:
+            start, end = indptr[token], indptr[token + 1]
+            out[indices[start:end]] += data[start:end]
+        return out
 
     def has_term(self, term: str) -> bool:
         """Whether any passage holds the stemmed ``term``."""
