@@ -226,10 +226,11 @@ class Retriever:
         role_ids = self._role_ids.get(role, _NO_ROWS) if role else _NO_ROWS
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
+        # Candidates in passage order, so that a stable sort of the scores breaks ties by passage order.
         if mode == "dense":
-            candidates = dense_ids
+            candidates = np.sort(dense_ids)
         elif mode == "bm25":
-            candidates = lexical_top if len(lexical_top) else dense_ids
+            candidates = lexical_top if len(lexical_top) else np.sort(dense_ids)
         else:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
@@ -255,7 +256,7 @@ class Retriever:
 
         if len(role_ids):
             fused = fused + params.role_bonus * np.isin(candidates, role_ids)
-        order = np.lexsort((candidates, -fused))  # best first; ties by passage order
+        order = np.argsort(-fused, kind="stable")  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))
         kind = answer_kind(question)
