@@ -42,6 +42,8 @@ def test_the_best_answer_is_the_passage_that_answers(real_client):
     assert best["source"]["document"] == STATEMENT_ID
     assert best["source"]["passage"] == 2
     assert best["source"]["lines"] == [4, 4]
+    # The sidecar gives the code only: the name is the code's ISO 3166 name.
+    assert best["source"]["country"] == {"code": "KAZ", "name": "Kazakhstan", "label": "Kazakhstan (KAZ)"}
     hl = best["highlight"]
     assert best["text"][hl["start"] : hl["end"]] == hl["text"]
     assert "September 16, 2005" in hl["text"]

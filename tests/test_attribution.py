@@ -59,7 +59,8 @@ def test_the_shipped_statement_tells_its_letterhead_facts():
         ({}, ""),
         ({"title": "Notes", "source": "somewhere"}, ""),  # nothing about who, for whom or when
         ({"country_name": "United Kingdom", "year": "2001"}, "Statement by the United Kingdom, in 2001."),
-        ({"country": "KAZ", "year": 2024}, "Statement by KAZ, in 2024."),  # a code when no name is given
+        ({"country": "KAZ", "year": 2024}, "Statement by Kazakhstan, in 2024."),  # the code's ISO name
+        ({"country": "XYZ", "year": 2024}, "Statement by XYZ, in 2024."),  # a code that names no country
         ({"speaker": "A. B.", "country_name": "Chad"}, "Statement by A. B. for Chad."),
         (
             {"speaker": "X Y", "post": "Minister of Foreign Affairs", "country_name": "Netherlands", "session": 1},

@@ -10,6 +10,7 @@ import pytest
 from qa_service.corpus import (
     chunk_spans,
     corpus_fingerprint,
+    country_name_of,
     load_corpus,
     load_document,
     parse_front_matter,
@@ -313,3 +314,19 @@ def test_salutations_of_several_forms_are_dropped(tmp_path):
     assert [p.text for p in split_passages(doc)] == [
         "It is an honour to address this Assembly on behalf of my country and its people."
     ]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "name"),
+    [
+        ({"country": "KAZ"}, "Kazakhstan"),
+        ({"country": "kaz", "country_name": "Republic of Kazakhstan"}, "Republic of Kazakhstan"),  # given wins
+        ({"country": "IRN"}, "Iran"),  # the common name
+        ({"country": "COD"}, "Democratic Republic of the Congo"),  # in reading order
+        ({"country": "FR"}, "France"),
+        ({"country": "XYZ"}, ""),
+        ({}, ""),
+    ],
+)
+def test_country_name_from_the_metadata_or_the_iso_code(metadata, name):
+    assert country_name_of(metadata) == name

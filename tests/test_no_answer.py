@@ -8,7 +8,7 @@ import pytest
 from qa_service.index import build_index
 from qa_service.ranking import RankingParams, Retriever
 from qa_service.ranking.bm25 import LexicalIndex
-from qa_service.ranking.no_answer import CorpusNames, expected_answer, holds_answer
+from qa_service.ranking.no_answer import CorpusNames, Evidence, NoAnswerRule, expected_answer, holds_answer
 
 from .helpers import FakeEncoder
 
@@ -68,6 +68,21 @@ def test_no_answer_threshold_is_a_parameter(fake_settings):
     never = Retriever(index, encoder, RankingParams(no_answer_threshold=-1.01))
     assert always.ask("terrorism", 1).no_answer is True
     assert never.ask("terrorism", 1).no_answer is False
+
+
+def test_a_question_routed_to_its_role_is_not_flagged_for_low_confidence_alone():
+    rule = NoAnswerRule(0.0, 0.0, 0.2)
+    low = Evidence(0.1, 0.1, 1.0, (), None, 0.1)
+    assert rule.flags(low)
+    assert not rule.flags(Evidence(0.1, 0.1, 1.0, (), None, 0.1, routed=True))
+    assert rule.flags(Evidence(0.1, 0.1, 1.0, (), "date", 0.1, routed=True))
+    assert rule.flags(Evidence(0.1, 0.1, 1.0, ("Uzbekistan",), None, 0.1, routed=True))
+
+
+def test_questions_about_the_speech_itself_are_answered(retriever):
+    result = retriever.ask("What position does the speaker hold?", 3)
+    assert result.answers[0].passage.role == "letterhead"
+    assert result.evidence.routed and not result.no_answer
 
 
 def test_off_topic_questions_are_flagged(retriever):

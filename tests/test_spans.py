@@ -19,3 +19,13 @@ def test_candidates_of_each_kind() -> None:
     assert "Geneva" in spans("place")
     assert "1,500" in spans("number")
     assert any("2 million" in s for s in spans("amount"))
+
+
+def test_a_number_that_names_something_does_not_count() -> None:
+    text = "It recalls resolution 51/210 and agenda item 100, and the twelve conventions in force."
+
+    def found(question: str) -> list[str]:
+        return [text[c.start : c.end] for c in candidates(text, "number", question)]
+
+    assert found("How many resolutions has the Assembly adopted?") == ["twelve"]
+    assert found("Which resolution does it recall?") == ["51/210"]

@@ -29,7 +29,7 @@ from .text import collapse_space, fold
 #: metadata, not taken from its text.
 METADATA_KIND = "metadata"
 #: Bumped whenever the attribution text changes, so that indexes holding older ones count as stale.
-ATTRIBUTION_VERSION = "3"
+ATTRIBUTION_VERSION = "4"
 #: A metadata value longer than this is not a name, a post or a date: it is left out.
 MAX_FACT_CHARS = 200
 

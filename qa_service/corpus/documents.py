@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,30 @@ def country_of(metadata: dict[str, Any]) -> str:
 
 
 def country_name_of(metadata: dict[str, Any]) -> str:
-    """A document's country name from its metadata (``country_name``, as the UNGD importer writes it), or ""."""
-    return str(metadata.get("country_name", "") or "").strip()
+    """A document's country name from its metadata (``country_name``, as the UNGD importer writes it), else
+    the ISO 3166 name of its ``country`` code ("KAZ" → "Kazakhstan"), or ""."""
+    given = str(metadata.get("country_name", "") or "").strip()
+    return given or iso_country_name(country_of(metadata))
+
+
+@lru_cache(maxsize=512)
+def iso_country_name(code: str) -> str:
+    """The name people use for an ISO 3166 alpha-3 or alpha-2 code (pycountry's common name, else its name
+    in reading order: "Congo, The Democratic Republic of the" → "Democratic Republic of the Congo"), or ""
+    for a code that names no country."""
+    import pycountry
+
+    found = None
+    if re.fullmatch(r"[A-Z]{3}", code):
+        found = pycountry.countries.get(alpha_3=code)
+    elif re.fullmatch(r"[A-Z]{2}", code):
+        found = pycountry.countries.get(alpha_2=code)
+    if found is None:
+        return ""
+    name = getattr(found, "common_name", None) or found.name
+    if ", " in name:
+        name = getattr(found, "official_name", None) or " ".join(reversed(name.split(", ", 1)))
+    return re.sub(r"^The\s+", "", name)
 
 
 def country_label(code: str, name: str = "") -> str:

@@ -14,6 +14,7 @@ import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..corpus import country_label, country_name_of, country_of
 from ..errors import ApiError, Unauthorized
 from ..ranking import Answer, Result, Retriever
 from ..settings import Settings
@@ -176,6 +177,7 @@ def answer_to_json(answer: Answer) -> dict:
             "lines": [p.first_line, p.last_line],
             "chars": [p.start_char, p.end_char],
             "metadata": answer.metadata or {},
+            "country": _country(answer.metadata or {}),
         },
         "scores": {"dense": answer.dense, "lexical": answer.lexical, "sentence": answer.sentence},
         "matched_terms": list(answer.matched_terms),
@@ -183,6 +185,15 @@ def answer_to_json(answer: Answer) -> dict:
     if answer.more:
         body["more"] = [{k: v for k, v in answer_to_json(m).items() if k != "rank"} for m in answer.more]
     return body
+
+
+def _country(metadata: dict) -> dict | None:
+    """The document's country as the page shows it (code, name, "Kazakhstan (KAZ)"), or None without a code."""
+    code = country_of(metadata)
+    if not code:
+        return None
+    name = country_name_of(metadata)
+    return {"code": code, "name": name or None, "label": country_label(code, name)}
 
 
 @api.get("/documents")

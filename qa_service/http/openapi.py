@@ -415,6 +415,17 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                                 "as the corpus gives them."
                             ),
                         },
+                        "country": {
+                            "type": ["object", "null"],
+                            "description": "The document's country, null when its metadata gives no code: its ISO "
+                            "code, its name (the metadata's country_name, else the code's ISO 3166 name; null "
+                            "when neither) and the label the page shows.",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "name": {"type": ["string", "null"]},
+                                "label": {"type": "string"},
+                            },
+                        },
                     },
                 },
                 "more": {

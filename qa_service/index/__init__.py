@@ -3,8 +3,10 @@
 - ``loading``: the one load-or-rebuild path (``ensure_index``), used by the service, the CLI and the
   evaluation.
 - ``build``: passages → windows and sentences → vectors (only new text embedded) → a build in memory.
+- ``embedding``: content keys, where sentences lie, and embedding only the text a build has not seen.
 - ``windows``: each passage cut into windows that fit the model's input, and where its sentences lie in them.
 - ``builds``: the build folders on disk (written atomically, verified by checksum when loaded).
+- ``progress``: the ``Progress`` callback a build reports through, and its bar or log lines.
 - ``manifest``: what a build holds and was built from; the problems a build can have.
 - ``filters``: the one filter type and the one function that applies it.
 - ``vectors/``: FAISS and Milvus behind one interface and one factory.

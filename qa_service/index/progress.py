@@ -9,9 +9,14 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 log = logging.getLogger("qa_service.index.progress")
+
+#: Called with (phase, done, total) while a build runs: "reading" (documents), "embedding" (texts),
+#: "storing" (vectors added to the vector store).
+Progress = Callable[[str, int, int], None]
 
 
 class BuildProgress:

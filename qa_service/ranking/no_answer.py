@@ -30,6 +30,9 @@ class Evidence:
     unknown_names: tuple[str, ...]  # names and numbers of the question the corpus never mentions
     missing_answer: str | None  # "number"/"date" when the question asks for one and the best passages hold none
     confidence: float  # the rule's combination compared with the threshold
+    # The best passage is of the role a question about the speech asks for ("What position does the speaker
+    # hold?" and the letterhead): such questions share few words with their answer, and the role is evidence.
+    routed: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class NoAnswerRule:
     def flags(self, e: Evidence) -> bool:
         """Whether a question with this evidence gets ``no_answer``."""
         return (
-            self.confidence(e.dense, e.sentence, e.coverage) < self.threshold
+            (not e.routed and self.confidence(e.dense, e.sentence, e.coverage) < self.threshold)
             or bool(e.unknown_names)
             or e.missing_answer is not None
         )
@@ -61,6 +64,7 @@ class NoAnswerRule:
         names: CorpusNames,
         best_texts: Sequence[str],
         spans: Sequence[ShortAnswer | None] | None = None,
+        routed: bool = False,
     ) -> Evidence:
         """The evidence for one question: its best dense and sentence cosines, the lexical coverage, the
         names the corpus lacks, and whether the best passages hold the kind of answer it asks for.
@@ -69,7 +73,8 @@ class NoAnswerRule:
         number, a person, a place, ... is missing its answer when no best passage holds a span of that kind
         near the question's words, or when the passage that does lacks a name the question gives ("Who is
         the Permanent Representative of Kyrgyzstan?" is not answered by Kazakhstan's). Without, the
-        passages are searched for any number or date a "how many"/"when" question asks for."""
+        passages are searched for any number or date a "how many"/"when" question asks for. ``routed``: the
+        best passage is of the role the question asks for (see :class:`Evidence`)."""
         coverage = lexical.coverage(question)
         if spans is not None:
             kind = checked_kind(question)
@@ -90,6 +95,7 @@ class NoAnswerRule:
             tuple(names.unknown(question)),
             missing,
             round(self.confidence(dense, sentence, coverage), 4),
+            routed,
         )
 
 

@@ -50,7 +50,7 @@ from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
 from .params import RankingParams
-from .roles import asked_role, asks_speaker
+from .roles import asked_role, asks_speaker, topic_words
 from .short_answer import ShortAnswer, find_short_answer
 
 #: Passages whose matched words are kept tokenised between requests (and four times as many sentences).
@@ -216,14 +216,20 @@ class Retriever:
             return Result(question, (), True, 0.0, _ms(started))
         query = self.encoder.encode_query(question)
 
+        role = asked_role(question) if mode == "full" and params.role_bonus else None
+        # Only a corpus with letterheads has passages whose description names the speech and its speaker.
+        topic = topic_words(question, role) if "letterhead" in self._role_ids else question
         dense_ids, dense_scores = self._dense_candidates(query, params.candidates, filters)
-        lexical_all = self.lexical.scores(question)
+        lexical_all = self.lexical.scores(topic)
         if allowed is not None:
             lexical_all = np.where(allowed, lexical_all, 0.0)
         lexical_top = top_positive(lexical_all, params.candidates)
 
-        role = asked_role(question) if mode == "full" and params.role_bonus else None
-        role_ids = self._role_ids.get(role, _NO_ROWS) if role else _NO_ROWS
+        # A question about what the speech says is not answered by its letterhead: those passages lose the
+        # bonus the asked role's passages gain.
+        sign = -1.0 if role == "body" else 1.0
+        bonus_role = "letterhead" if role == "body" else role
+        role_ids = self._role_ids.get(bonus_role, _NO_ROWS) if bonus_role else _NO_ROWS
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
         # Candidates in passage order, so that a stable sort of the scores breaks ties by passage order.
@@ -235,7 +241,7 @@ class Retriever:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
             parts = [dense_ids, lexical_top]
-            if len(role_ids):
+            if len(role_ids) and sign > 0:
                 parts.append(role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]])
             candidates = np.unique(np.concatenate(parts))
         dense = self._dense_scores(query, candidates, dense_ids, dense_scores)
@@ -249,13 +255,13 @@ class Retriever:
                 dense - centering * self._passage_common[candidates],
                 lexical,
                 centered_sentence,
-                self.lexical.question_weight(question),
+                self.lexical.question_weight(topic),
             )
         else:
-            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(question))
+            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(topic))
 
         if len(role_ids):
-            fused = fused + params.role_bonus * np.isin(candidates, role_ids)
+            fused = fused + sign * params.role_bonus * np.isin(candidates, role_ids)
         order = np.argsort(-fused, kind="stable")  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))
@@ -274,13 +280,9 @@ class Retriever:
                 span_of[pid] = self._short_answer(question, self.index.passages[pid], scored(pid), kind)
             return span_of[pid]
 
-        evidence = self._evidence(
-            question,
-            dense_scores,
-            sentence,
-            [int(candidates[i]) for i in chosen[: self.params.evidence_passages]],
-            span,
-        )
+        best = [int(candidates[i]) for i in chosen[: self.params.evidence_passages]]
+        routed = sign > 0 and bool(best) and self.index.passages[best[0]].role == role
+        evidence = self._evidence(question, dense_scores, sentence, best, span, routed)
         no_answer = self.no_answer(evidence)
         chosen = chosen[:top_k]
 
@@ -330,10 +332,12 @@ class Retriever:
         sentence: np.ndarray,
         best: list[int],
         short_answer: Callable[[int], ShortAnswer | None],
+        routed: bool = False,
     ) -> Evidence:
         """The signals of the no-answer rule for one question (``best``: the top passages' ids;
-        ``short_answer``: the span a passage gives the question). A question asking who said something is
-        answered by the passage that says it together with its document's details (speaker, country)."""
+        ``short_answer``: the span a passage gives the question; ``routed``: the first is of the role the
+        question asks for). A question asking who said something is answered by the passage that says it
+        together with its document's details (speaker, country)."""
         passages = [self.index.passages[i] for i in best]
         texts = [p.text for p in passages]
         if asks_speaker(question):
@@ -349,6 +353,7 @@ class Retriever:
             self.names,
             texts,
             [short_answer(i) for i in best],
+            routed,
         )
 
     # -- filters and groups ------------------------------------------------------------------------

@@ -177,14 +177,25 @@ def _sentence_start(text: str, pos: int) -> bool:
     return not before or before[-1] in '.!?:\n"“'
 
 
+# "How many resolutions ...": a question that counts.
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.I)
+# "resolution 51/210", "item 100", "No. 5": a number that names something rather than counting it.
+_NAMES_IT = re.compile(
+    r"\b(?:resolutions?|items?|articles?|paragraphs?|chapters?|sections?|decisions?|amendments?|no\.|nos\.)\s*$",
+    re.I,
+)
+
+
 def candidates(text: str, kind: str, question: str = "") -> tuple[Candidate, ...]:
     """Every span of ``text`` that could answer a question asking for ``kind``."""
-    # Only a number's candidates depend on the question (on its class words).
-    return _candidates(text, kind, class_words(question) if kind in ("number", "amount") else ())
+    # Only a number's candidates depend on the question: on its class words and whether it counts.
+    if kind in ("number", "amount"):
+        return _candidates(text, kind, class_words(question), _HOW_MANY.search(question) is not None)
+    return _candidates(text, kind, (), False)
 
 
 @lru_cache(maxsize=4096)  # the sentences of the passages that answer recur from question to question
-def _candidates(text: str, kind: str, nouns: tuple[str, ...]) -> tuple[Candidate, ...]:
+def _candidates(text: str, kind: str, nouns: tuple[str, ...], counted: bool) -> tuple[Candidate, ...]:
     out: list[Candidate] = []
     if kind in ("date", "year"):
         pattern = YEAR if kind == "year" else _DATE
@@ -192,12 +203,14 @@ def _candidates(text: str, kind: str, nouns: tuple[str, ...]) -> tuple[Candidate
     elif kind == "amount":
         out = [Candidate(m.start(), m.end(), kind) for m in _AMOUNT.finditer(text)]
         if not out:
-            return _candidates(text, "number", nouns)
+            return _candidates(text, "number", nouns, counted)
     elif kind == "number":
         dates = [(m.start(), m.end()) for m in _DATE.finditer(text) if not YEAR.fullmatch(m.group(0))]
         for m in _NUMBER.finditer(text):
             if any(a <= m.start() < b for a, b in dates) or _NOT_A_COUNT.fullmatch(m.group(0)):
                 continue
+            if counted and _NAMES_IT.search(text, max(0, m.start() - 20), m.start()):
+                continue  # "How many resolutions ...?" is not answered by "resolution 51/210"
             out.append(Candidate(m.start(), m.end(), kind))
         for noun in nouns:
             if noun in ("number", "percentage", "amount", "many", "much"):

@@ -206,14 +206,8 @@
     const m = source.metadata || {};
     const id = String(source.document).split("/").map(encodeURIComponent).join("/");
     const who = m.speaker ? ` · ${m.speaker}${m.post ? `, ${m.post}` : ""}` : "";
-    const code = String(m.country || "").trim().toUpperCase();
-    const country = code ? [" · ", h("span", { class: "country" }, countryLabel(code, String(m.country_name || "").trim()))] : [];
+    const country = source.country ? [" · ", h("span", { class: "country" }, source.country.label)] : [];
     return h("p", { class: "source-doc" }, h("a", { href: `/documents/${id}` }, source.title), ...country, who);
-  }
-
-  // As corpus.country_label: "Kazakhstan (KAZ)" when the name is known, the code alone otherwise.
-  function countryLabel(code, name) {
-    return name && name.toUpperCase() !== code ? `${name} (${code})` : code;
   }
 
   function moreList(more) {
