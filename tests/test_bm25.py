@@ -7,7 +7,6 @@ import pytest
 
 from qa_service.ranking.bm25 import (
     LexicalIndex,
-    StemmedWords,
     acronym_terms,
     corpus_acronyms,
     match_words,
@@ -49,14 +48,6 @@ def test_stemmed_words_keep_each_content_word_once_with_its_stem():
     )
     assert match_words({"sign"}, stemmed) == ["Signing", "signed"]
     assert match_words(set(), stemmed) == []
-
-
-def test_stemmed_words_match_the_few_wanted_stems_as_match_words_does():
-    for text in TEXTS + ["The Conventions and the conventions: Signing, signed, signatories."]:
-        indexed = StemmedWords(text)
-        stems = {stem for _, stem in indexed.words} | {"pancak"}
-        for wanted in [set(), {"pancak"}, stems, {"sign", "convent"}, set(list(stems)[::2])]:
-            assert indexed.matching(wanted) == match_words(wanted, indexed.words), (text, wanted)
 
 
 def test_bm25_prefers_the_passage_with_the_terms(index):

@@ -61,7 +61,7 @@ _DERIVATIONAL = (
 #: Words whose derived form says something else than its base ("statement" is not "state").
 _NOT_DERIVED = frozenset({"statement", "statements", "moment", "moments", "comment", "comments"})
 #: Words whose stems are kept.
-WORD_CACHE = 1 << 16
+WORD_CACHE = 1 << 14
 #: The stemmings the service can use: Snowball's English stems, and those stems with derivational endings
 #: taken off as well (the default; see :data:`_DERIVATIONAL`).
 STEMMINGS = ("derivational", "snowball")
@@ -174,22 +174,6 @@ def stemmed_words(text: str) -> tuple[tuple[str, str], ...]:
 def match_words(wanted: set[str], stemmed: tuple[tuple[str, str], ...]) -> list[str]:
     """The words of ``stemmed`` (from :func:`stemmed_words`) whose stems are among ``wanted``."""
     return [word for word, stem in stemmed if stem in wanted] if wanted else []
-
-
-class StemmedWords:
-    """:func:`stemmed_words` of a text, with the positions of each stem: :meth:`matching` reads only
-    the question's few terms, not every word of the text."""
-
-    def __init__(self, text: str) -> None:
-        self.words = stemmed_words(text)
-        self._at: dict[str, list[int]] = {}
-        for i, (_, stem) in enumerate(self.words):
-            self._at.setdefault(stem, []).append(i)
-
-    def matching(self, wanted: set[str]) -> list[str]:
-        """``match_words(wanted, self.words)``: the words whose stems are among ``wanted``, in text order."""
-        found = sorted(i for stem in wanted for i in self._at.get(stem, ()))
-        return [self.words[i][0] for i in found]
 
 
 def matched_terms(question: str, text: str) -> list[str]:

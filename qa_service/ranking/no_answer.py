@@ -158,7 +158,7 @@ def _acronyms(text: str) -> set[str]:
     return {initials for initials, _ in initialled_runs(text)}
 
 
-@stem_cache(maxsize=4096)  # the passages that answer recur from question to question
+@stem_cache(maxsize=256)  # the passages that answer recur from question to question (each a few KiB)
 def _forms(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """The lower-case words of ``text`` and their stems."""
     stem = stemmer()

@@ -45,7 +45,7 @@ from ..corpus import (
 from ..encoders import Encoder
 from ..index import Filter, IndexData
 from .answer_kinds import answer_kind
-from .bm25 import LexicalIndex, StemmedWords, terms
+from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
@@ -122,7 +122,7 @@ class Retriever:
         self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
         # Per passage, kept for the passages answers come from (bounded): the words an answer shows as
         # matched, and its sentences with the terms its highlight compares, tokenised and stemmed once.
-        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: StemmedWords(index.passages[pid].text))
+        self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
         sentences_of = self._sentences_of  # not self: no cycle keeps a swapped-out retriever alive
         self._sentences_read = lru_cache(maxsize=ANSWER_CACHE)(
             lambda pid: _passage_sentences(index, sentences_of[pid], pid)
@@ -297,7 +297,7 @@ class Retriever:
                 dense=round(float(dense[pos]), 4),
                 lexical=round(float(lexical[pos]), 4),
                 sentence=round(float(sentence[pos]), 4),
-                matched_terms=tuple(self._stemmed_words(pid).matching(question_terms)),
+                matched_terms=tuple(match_words(question_terms, self._stemmed_words(pid))),
                 passage_id=pid,
                 metadata=self._metadata(passage.doc_id),
                 more=more,

@@ -45,7 +45,7 @@ class ShortAnswer:
         return {"text": self.text, "start": self.start, "end": self.end, "kind": self.kind, "value": self.value}
 
 
-@stem_cache(maxsize=4096)  # the sentences of the passages that answer recur from question to question
+@stem_cache(maxsize=1024)  # the sentences of the passages that answer recur from question to question
 def _stems(text: str) -> tuple[tuple[str, int, int], ...]:
     stop = stopwords()
     stem = stemmer()

@@ -194,7 +194,7 @@ def candidates(text: str, kind: str, question: str = "") -> tuple[Candidate, ...
     return _candidates(text, kind, (), False)
 
 
-@lru_cache(maxsize=4096)  # the sentences of the passages that answer recur from question to question
+@lru_cache(maxsize=2048)  # the sentences of the passages that answer recur from question to question
 def _candidates(text: str, kind: str, nouns: tuple[str, ...], counted: bool) -> tuple[Candidate, ...]:
     out: list[Candidate] = []
     if kind in ("date", "year"):
