@@ -7,6 +7,8 @@
 - ``short_answer``: the span of a passage that answers a factoid question (a date, a number, a name),
   from ``answer_kinds`` (what a question's wording asks for) and ``spans`` (the candidates of each kind
   in a text).
+- ``expansion``: query expansion (pseudo-relevance feedback, the model's word neighbours, a why/how
+  sentence weight), measured and off by default.
 - ``params``: the ranking's parameters, built from the settings in one place.
 """
 

@@ -278,6 +278,15 @@ class LexicalIndex:
             out[indices[start:end]] += data[start:end]
         return out
 
+    def weighted_scores(self, weighted_terms: Sequence[tuple[str, float]]) -> np.ndarray:
+        """Each passage's BM25 score for stemmed terms, each term's score times its weight."""
+        out = np.zeros(self._size, dtype=np.float32)
+        vocab = self._bm25.vocab_dict if self._size else {}
+        for term, weight in weighted_terms:
+            if term in vocab:
+                out += weight * np.asarray(self._bm25.get_scores([term]), dtype=np.float32)
+        return out
+
     def has_term(self, term: str) -> bool:
         """Whether any passage holds the stemmed ``term``."""
         return term in self._df

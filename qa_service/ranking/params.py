@@ -38,6 +38,23 @@ class RankingParams:
     # BM25 and the corpus's acronyms (bm25.py): 0 as written; 1 a spelling ("United Nations") also counts as
     # its acronym ("UN"); 2 an acronym also counts as its spelling.
     acronyms: int = 1
+    # Query expansion (expansion.py): pseudo-relevance feedback from the best ``feedback_passages`` of a first
+    # ranking, moving the question's vector (``feedback_dense``, Rocchio's beta) and adding their most
+    # distinctive terms to BM25 (``feedback_terms`` of them, weighted ``feedback_term_weight``); and the
+    # sentence weight of why/how questions (``reason_sentence_weight``, < 0: the same as the others).
+    feedback_passages: int = 0
+    feedback_dense: float = 0.0
+    feedback_terms: int = 0
+    feedback_term_weight: float = 0.3
+    reason_sentence_weight: float = -1.0
+    feedback_margin: float = 0.0  # > 0: expand only when the first two passages' scores are closer than this
+    # The model's own neighbours (expansion.WordNeighbours): a question word no passage holds adds the stems of
+    # its ``neighbour_count`` nearest corpus words (cosine ≥ ``neighbour_similarity``) to BM25, weighted
+    # ``neighbour_weight`` times their cosine.
+    neighbour_weight: float = 0.0
+    neighbour_similarity: float = 0.5
+    neighbour_count: int = 3
+    neighbour_hubness: float = 0.0  # share of a corpus word's mean cosine with its neighbours taken off first
 
     @classmethod
     def from_settings(cls, settings: Settings, overrides: Sequence[str] = ()) -> RankingParams:

@@ -44,6 +44,7 @@ from ..corpus import (
 )
 from ..encoders import Encoder
 from ..index import Filter, IndexData
+from . import expansion
 from .answer_kinds import answer_kind
 from .bm25 import LexicalIndex, match_words, stemmed_words, terms
 from .examples import derive_examples
@@ -133,6 +134,7 @@ class Retriever:
         self._documents = {d.id: d for d in index.documents}
         self._passage_attributes = index.passage_attributes()
         self._facets: dict | None = None
+        self._neighbours: dict[str, expansion.WordNeighbours] = {}
         self._examples: list[str] | None = None
         # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
         # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
@@ -209,7 +211,7 @@ class Retriever:
                 document's best passage with its next best passages in ``more``.
         """
         started = time.perf_counter()
-        params = self.params
+        params = expansion.question_params(self.params, question)
         n = len(self.index.passages)
         allowed = self._passage_attributes.mask(filters)
         if n == 0 or (allowed is not None and not allowed.any()):
@@ -259,6 +261,9 @@ class Retriever:
             )
         else:
             fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(topic))
+        if mode == "full" and expansion.active(params):
+            weight = self.lexical.question_weight(topic)
+            fused = self._with_feedback(params, question, query, candidates, fused, lexical, weight)
 
         if len(role_ids):
             fused = fused + sign * params.role_bonus * np.isin(candidates, role_ids)
@@ -404,6 +409,44 @@ class Retriever:
             other.lexical = LexicalIndex(self.lexical.texts, params.acronyms)
         return other
 
+    def _with_feedback(
+        self,
+        params: RankingParams,
+        question: str,
+        query: np.ndarray,
+        candidates: np.ndarray,
+        fused: np.ndarray,
+        lexical: np.ndarray,
+        question_weight: float,
+    ) -> np.ndarray:
+        """The full ranking's scores of ``candidates`` again, after query expansion (expansion.py)."""
+
+        def score(moved: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+            dense = self._dense_scores(moved, candidates, _NO_ROWS, _NO_SCORES)
+            dense = dense - params.centering * self._passage_common[candidates]
+            _, sentence = self._sentence_scores(moved, candidates, params.centering)
+            return fuse(params, "full", dense, lexical, sentence, question_weight)
+
+        return expansion.rescore(
+            params,
+            question,
+            query,
+            candidates,
+            fused,
+            lexical,
+            passage_vectors=self.index.passage_vectors,
+            passage_texts=lambda pid: self.index.passages[pid].text,
+            lexical_index=self.lexical,
+            score=score,
+            neighbours=self.word_neighbours,
+        )
+
+    def word_neighbours(self) -> expansion.WordNeighbours:
+        """The corpus's words embedded by the model, built on first use and shared with :meth:`with_params`'s copies."""
+        if "words" not in self._neighbours:
+            self._neighbours["words"] = expansion.WordNeighbours(self.lexical.texts, self.encoder)
+        return self._neighbours["words"]
+
     def _dense_scores(
         self, query: np.ndarray, candidates: np.ndarray, dense_ids: np.ndarray, dense_scores: np.ndarray
     ) -> np.ndarray:
@@ -518,6 +561,8 @@ def _passage_sentences(index: IndexData, rows: np.ndarray, pid: int) -> tuple[tu
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_ROWS.flags.writeable = False
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+_NO_SCORES.flags.writeable = False
 
 
 @lru_cache(maxsize=16)
