@@ -37,8 +37,8 @@ UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static"
 
 
 class ServiceApp(Flask):
-    """Flask, telling each view and hook sync or async once: Flask inspects every one it calls, on every
-    request (about ten each)."""
+    """Flask, telling once per function whether a view or hook is async: Flask inspects each one it calls,
+    every time (about ten a request)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
