@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa_service.ranking.bm25 import (
@@ -55,6 +56,14 @@ def test_bm25_prefers_the_passage_with_the_terms(index):
     assert index.scores("pancakes").max() == 0
 
 
+def test_scores_are_bm25s_own(index):
+    for question in ["Which religious leaders met in Astana?", "strategy strategy counter-terrorism", "pancakes", "UN"]:
+        known = [t for t in terms(question) if t in index._bm25.vocab_dict]
+        expected = index._bm25.get_scores(known) if known else np.zeros(len(TEXTS), dtype=np.float32)
+        assert index.scores(question).dtype == np.float32
+        np.testing.assert_array_equal(index.scores(question), np.asarray(expected, dtype=np.float32), err_msg=question)
+
+
 def test_question_weight_and_coverage(index):
     assert index.question_weight("what?") == 0
     assert index.coverage("Which strategy did the General Assembly adopt?") == 1.0
@@ -82,6 +91,7 @@ def test_derivational_stems_meet_their_base():
 
 
 def test_stemming_can_be_switched_back_to_snowball_and_refuses_unknown_names():
+    assert terms("agreement") == ["agre"]  # cached: switching must empty the cache
     try:
         use_stemming("snowball")
         assert stemmer().stemWord("agreement") == "agreement"

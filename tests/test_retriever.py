@@ -10,7 +10,9 @@ import pytest
 
 from qa_service.index import build_index
 from qa_service.ranking import MODES, RankingParams, Retriever
+from qa_service.ranking.fusion import max_by_group
 from qa_service.ranking.fusion import minmax as _minmax
+from qa_service.ranking.retriever import top_positive
 
 from .helpers import DATA, FakeEncoder, count_model_runs, read_jsonl
 
@@ -106,6 +108,25 @@ def test_minmax():
     np.testing.assert_allclose(_minmax(np.array([1.0, 3.0, 2.0])), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(_minmax(np.array([2.0, 2.0])), [1.0, 1.0])
     np.testing.assert_allclose(_minmax(np.array([0.0, 0.0])), [0.0, 0.0])
+
+
+def test_top_positive_selects_what_a_stable_sort_would():
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(0, 40))
+        scores = rng.integers(0, 5, size=n).astype(np.float32)  # many ties and zeros
+        count = int(rng.integers(1, 12))
+        ranked = np.argsort(-scores, kind="stable")[:count]
+        expected = np.sort(ranked[scores[ranked] > 0])
+        np.testing.assert_array_equal(top_positive(scores, count), expected, err_msg=str(trial))
+
+
+def test_max_by_group_takes_rows_alike():
+    values = np.array([[0.1, 0.5, 0.2, 0.9], [0.3, -0.1, 0.4, 0.0]], dtype=np.float32)
+    sizes = [2, 0, 1, 1]
+    expected = np.array([[0.5, 0.0, 0.2, 0.9], [0.3, 0.0, 0.4, 0.0]], dtype=np.float32)
+    np.testing.assert_array_equal(max_by_group(values, sizes), expected)
+    np.testing.assert_array_equal(max_by_group(values[1], sizes), expected[1])
 
 
 def test_centering_discounts_what_every_passage_shares(tmp_path):

@@ -130,7 +130,7 @@ def pool_tokens(
         spans: character ranges of the original text.
         shift: characters stripped from the text's start before tokenising.
     """
-    text_vector = _unit(tokens.mean(axis=0))
+    text_vector = unit_vector(tokens.mean(axis=0))
     out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
     if not len(spans):
         return text_vector, out
@@ -141,9 +141,12 @@ def pool_tokens(
         inside = real & (starts >= a) & (ends <= b)
         if not inside.any():  # a span cut short by truncation keeps the tokens it still has
             inside = real & (starts < b) & (ends > a)
-        out[k] = _unit(tokens[inside].mean(axis=0)) if inside.any() else text_vector
+        out[k] = unit_vector(tokens[inside].mean(axis=0)) if inside.any() else text_vector
     return text_vector, out
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+def unit_vector(vector: np.ndarray) -> np.ndarray:
+    """A 1-D vector scaled to length 1, as float32. Its length is what ``np.linalg.norm`` computes for one
+    (the square root of its dot product with itself), without that function's checks of its argument."""
+    length = float(np.sqrt(vector.dot(vector)))
+    return (vector / max(length, 1e-12)).astype(np.float32, copy=False)

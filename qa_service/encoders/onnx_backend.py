@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import EncoderError, QueryCache, model_fingerprint, model_label, pool_tokens
+from .base import EncoderError, QueryCache, model_fingerprint, model_label, pool_tokens, unit_vector
 
 #: Short float32 texts share a run up to this many texts and this many padded characters (~110 word pieces).
 RUN_TEXTS = 8
@@ -244,8 +244,9 @@ class OnnxEncoder:
         ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
+            token_ids = encoding.ids  # a new list at each reading
+            ids[row, : len(token_ids)] = token_ids
+            mask[row, : len(token_ids)] = 1
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}, encodings
 
     def _infer(self, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -255,8 +256,7 @@ class OnnxEncoder:
 
     def _encode_one(self, text: str) -> np.ndarray:
         tokens, _ = self._run([text])
-        vector = tokens[0].mean(axis=0)
-        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        return unit_vector(tokens[0].mean(axis=0))
 
     def warm_up(self) -> None:
         """Load the tokenizer and the session and run them once."""

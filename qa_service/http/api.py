@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, Response, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..corpus import country_label, country_name_of, country_of
 from ..errors import ApiError, Unauthorized
 from ..ranking import Answer, Result, Retriever
+from ..settings import Settings
 from . import metrics
 from .feedback import parse_feedback_json, store_feedback
 from .openapi import openapi_document
@@ -68,8 +70,22 @@ def keys_match(given: str, expected: str) -> bool:
 def ask() -> Response:
     """Answer a question from a JSON body (POST) or the query string (GET)."""
     state = service()
-    request_ = _read_ask_request()
-    return jsonify(result_to_json(ask_with(state.retriever, request_)))
+    request_ = _read_ask_request(state.settings)
+    return json_response(result_to_json(ask_with(state.retriever, request_)))
+
+
+def json_response(body: dict) -> Response:
+    """``jsonify(body)``, serialised by orjson (several times faster than the standard library): the
+    same JSON, with characters beyond ASCII written as UTF-8 instead of ``\\u`` escapes. What orjson
+    refuses (a lone surrogate or an integer over 64 bits in a document's metadata) and the indented JSON
+    of debug mode go through ``jsonify``."""
+    if current_app.debug:
+        return jsonify(body)
+    try:
+        data = orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return jsonify(body)
+    return current_app.response_class(data, mimetype=current_app.json.mimetype)
 
 
 def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
@@ -85,8 +101,7 @@ def ask_with(retriever: Retriever, request_: AskRequest) -> Result:
     return result
 
 
-def _read_ask_request() -> AskRequest:
-    settings = service().settings
+def _read_ask_request(settings: Settings) -> AskRequest:
     limits = (settings.default_top_k, settings.max_top_k, settings.max_question_chars)
     if request.method in ("GET", "HEAD"):  # HEAD answers as GET does, without the body
         return parse_ask_args(request.args.to_dict(flat=False), *limits)
@@ -95,7 +110,7 @@ def _read_ask_request() -> AskRequest:
 
 
 def _require_json(message: str) -> None:
-    if not request.mimetype or request.mimetype != "application/json":
+    if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", message)
 
 

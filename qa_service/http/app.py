@@ -10,9 +10,11 @@ request gets its id (``request_id.py``) and its clock starts (``metrics.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
+from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, request
 
 from ..encoders import Encoder, make_encoder
 from ..feedback import FEEDBACK_FILE, FeedbackStore
@@ -32,6 +34,21 @@ from .state import EXTENSION_KEY, ServiceState
 
 #: Endpoints that no guard (rate limit, in-flight limit) applies to.
 UNGUARDED_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.static", "static", metrics.ENDPOINT})
+
+
+class ServiceApp(Flask):
+    """Flask, telling once per function whether a view or hook is async: Flask inspects each one it calls,
+    every time (about ten a request)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        synced = self._sync.get(func)
+        if synced is None:
+            synced = self._sync[func] = super().ensure_sync(func)
+        return synced
 
 
 def make_retriever(settings: Settings, index: IndexData, encoder: Encoder) -> Retriever:
@@ -63,7 +80,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = Flask(__name__)
+    app = ServiceApp(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
@@ -90,7 +107,7 @@ def create_app(
     app.extensions["qa_index_watcher"] = watcher
     if settings.index_poll_seconds:
         watcher.start(settings.index_poll_seconds)
-    app.after_request(_security_headers)
+    app.wsgi_app = _with_security_headers(app.wsgi_app)
     # A page in a browser holds no secret: with a key, it answers as a plain form instead of calling the API.
     app.context_processor(lambda: {"api_key_required": bool(settings.api_key)})
     return app
@@ -122,14 +139,22 @@ def _install_rate_limit(app: Flask, settings: Settings) -> None:
     limiter.request_filter(_unguarded)
 
 
-def _security_headers(response: Response) -> Response:
-    """Add each security header the response does not set itself (one pass over its headers)."""
-    present = {name.lower() for name, _ in response.headers}
-    response.headers.extend([(name, value) for name, value in _SECURITY_ITEMS if name.lower() not in present])
-    return response
+def _with_security_headers(wsgi_app: Callable) -> Callable:
+    """``wsgi_app`` adding each security header a response does not set itself, to the plain list of headers
+    it starts the response with: Flask's header object checks every header added to it, on every request."""
+
+    def app(environ: dict, start_response: Callable) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            missing = [item for lower, item in _SECURITY_ITEMS if lower not in present]
+            return start_response(status, headers + missing, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
 
 
-_SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
+_SECURITY_ITEMS = tuple((name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items())
 
 
 def _version() -> str:

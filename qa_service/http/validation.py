@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 import re
@@ -97,19 +96,11 @@ def parse_ask_json(body: Any, default_top_k: int, max_top_k: int, max_chars: int
     group = False if group is None else group
     if not isinstance(group, bool):
         raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
-    return _with_years(
-        AskRequest(
-            question,
-            _check_top_k(top_k, max_top_k),
-            Filter(
-                documents=_names("document", body.get("document")),
-                countries=_countries(_names("country", body.get("country"))),
-            ),
-            group_by_document=group,
-        ),
-        body.get("year_from"),
-        body.get("year_to"),
-    )
+    top_k = _check_top_k(top_k, max_top_k)
+    documents = _names("document", body.get("document"))
+    countries = _countries(_names("country", body.get("country")))
+    years = _years(body.get("year_from"), body.get("year_to"))
+    return AskRequest(question, top_k, Filter(documents, countries, *years), group_by_document=group)
 
 
 def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k: int, max_chars: int) -> AskRequest:
@@ -135,19 +126,10 @@ def parse_ask_args(args: Mapping[str, list[str]], default_top_k: int, max_top_k:
     group = given["group_by_document"]
     if group not in (None, "true", "false"):
         raise BadRequest("invalid_group_by_document", "group_by_document must be true or false.")
-    return _with_years(
-        AskRequest(
-            question,
-            top_k,
-            Filter(
-                documents=_names("document", _comma_list("document", given["document"])),
-                countries=_countries(_names("country", _comma_list("country", given["country"]))),
-            ),
-            group_by_document=group == "true",
-        ),
-        _year_text("year_from", given["year_from"]),
-        _year_text("year_to", given["year_to"]),
-    )
+    documents = _names("document", _comma_list("document", given["document"]))
+    countries = _countries(_names("country", _comma_list("country", given["country"])))
+    years = _years(_year_text("year_from", given["year_from"]), _year_text("year_to", given["year_to"]))
+    return AskRequest(question, top_k, Filter(documents, countries, *years), group_by_document=group == "true")
 
 
 def _comma_list(field: str, raw: str | None) -> list[str] | None:
@@ -193,9 +175,9 @@ def _year_text(field: str, raw: str | None) -> int | None:
     return int(raw)
 
 
-def _with_years(request: AskRequest, year_from: Any, year_to: Any) -> AskRequest:
-    """Add the year range; JSON has one number type, so 2020.0 is 2020. An empty range (from after to)
-    is not an error: it matches nothing."""
+def _years(year_from: Any, year_to: Any) -> tuple[int | None, int | None]:
+    """The year range, checked; JSON has one number type, so 2020.0 is 2020. An empty range (from after
+    to) is not an error: it matches nothing."""
     years = []
     for field, value in (("year_from", year_from), ("year_to", year_to)):
         if isinstance(value, float) and value.is_integer():
@@ -203,9 +185,7 @@ def _with_years(request: AskRequest, year_from: Any, year_to: Any) -> AskRequest
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999):
             raise BadRequest(f"invalid_{field}", f"{field} must be a year from 0 to 9999.")
         years.append(value)
-    return dataclasses.replace(
-        request, filter=dataclasses.replace(request.filter, year_from=years[0], year_to=years[1])
-    )
+    return years[0], years[1]
 
 
 def validate_question(value: Any, max_chars: int) -> str:

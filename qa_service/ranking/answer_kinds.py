@@ -4,6 +4,7 @@ its wording ("When did ...", "How many ...", "Which country ..."), and the words
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: The kinds of answer a question may ask for.
 KINDS = ("date", "year", "month", "number", "amount", "person", "post", "organisation", "place", "country")
@@ -88,6 +89,11 @@ _ASKS_ORIGIN = re.compile(
 )
 
 
+#: Questions whose reading is kept: a request reads its question's kind and class words several times.
+QUESTION_CACHE = 256
+
+
+@lru_cache(maxsize=QUESTION_CACHE)
 def answer_kind(question: str) -> str | None:
     """The kind of answer (one of :data:`KINDS`) the question's wording asks for, or None."""
     if _ASKS_CLASS.search(question) or _ASKS_ORIGIN.search(question):
@@ -116,6 +122,7 @@ _WHEN_CONDITION = re.compile(
 )
 
 
+@lru_cache(maxsize=QUESTION_CACHE)
 def checked_kind(question: str) -> str | None:
     """The kind of answer whose absence makes a question unanswered (for the no-answer rule): as
     :func:`answer_kind`, except a person asked as an object ("Whom does Kazakhstan congratulate?"), which
@@ -133,7 +140,8 @@ def checked_kind(question: str) -> str | None:
 NAME_KINDS = ("person", "organisation", "place", "country")
 
 
-def class_words(question: str) -> list[str]:
+@lru_cache(maxsize=QUESTION_CACHE)
+def class_words(question: str) -> tuple[str, ...]:
     """The words a which/what question names the answer's class with ("religious congress" in "Which
     religious congress did ..."), lower case, possessives dropped."""
     match = _WHICH_PHRASE.search(question)
@@ -143,4 +151,4 @@ def class_words(question: str) -> list[str]:
         if word in _AUXILIARIES or word in ("of", "in", "the", "a", "an"):
             break
         out.append(word)
-    return out
+    return tuple(out)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
 # Content words in scikit-learn's list that matter for questions about statements and reports.
@@ -57,6 +60,8 @@ _DERIVATIONAL = (
 )
 #: Words whose derived form says something else than its base ("statement" is not "state").
 _NOT_DERIVED = frozenset({"statement", "statements", "moment", "moments", "comment", "comments"})
+#: Words whose stems are kept.
+WORD_CACHE = 1 << 14
 #: The stemmings the service can use: Snowball's English stems, and those stems with derivational endings
 #: taken off as well (the default; see :data:`_DERIVATIONAL`).
 STEMMINGS = ("derivational", "snowball")
@@ -72,8 +77,10 @@ class _Stems:
             raise ValueError(f"unknown stemming {name!r}: expected one of {STEMMINGS}")
         self.name = name
         self._snowball = Stemmer.Stemmer("english")
+        # Words recur (a corpus's, the questions'): each is stemmed once.
+        self.stemWord = lru_cache(maxsize=WORD_CACHE)(self._stem)  # PyStemmer's name, which the callers use
 
-    def stemWord(self, word: str) -> str:  # PyStemmer's names, which the callers use
+    def _stem(self, word: str) -> str:
         """The stem of one lower-case word."""
         stem = self._snowball.stemWord(word)
         if self.name == "derivational" and word not in _NOT_DERIVED:
@@ -88,6 +95,20 @@ class _Stems:
 
 
 _stemming = STEMMINGS[0]
+#: The caches of what depends on the stems (see :func:`stem_cache`), emptied when the stemming changes.
+_STEM_CACHES: list = []
+
+
+def stem_cache(maxsize: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``functools.lru_cache`` for a function of stems: :func:`use_stemming` empties it. For what a
+    request reads of the same question or passage text several times, or again in later requests."""
+
+    def wrap(function: Callable[..., T]) -> Callable[..., T]:
+        cached = lru_cache(maxsize=maxsize)(function)
+        _STEM_CACHES.append(cached)
+        return cached
+
+    return wrap
 
 
 def use_stemming(name: str) -> None:
@@ -97,7 +118,8 @@ def use_stemming(name: str) -> None:
     _Stems(name)  # refuses an unknown name before anything changes
     _stemming = name
     stemmer.cache_clear()
-    _terms.cache_clear()
+    for cache in _STEM_CACHES:
+        cache.cache_clear()
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +148,7 @@ def terms(text: str) -> list[str]:
     return list(_terms(text))
 
 
-@lru_cache(maxsize=256)  # a question's terms are wanted several times per request
+@stem_cache(maxsize=1024)  # a question's terms are wanted several times per request, a short span's often
 def _terms(text: str) -> tuple[str, ...]:
     stop = stopwords()
     tokens = [w.lower() for w, _, _ in words(text)]
@@ -234,6 +256,7 @@ class LexicalIndex:
         for doc_terms in corpus:
             for t in set(doc_terms):
                 self._df[t] = self._df.get(t, 0) + 1
+        self._idf: dict[str, float] = {}  # each term's, once asked for (a question asks for each twice)
 
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage for ``question`` (zeros when no term is known)."""
@@ -243,7 +266,17 @@ class LexicalIndex:
         known = [t for t in terms(question) if t in vocab]
         if not known:
             return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        if self._bm25.nonoccurrence_array is not None:  # a BM25 variant that scores absent terms too
+            return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        # bm25s's own sum over its term-by-passage matrix, term by term in the same order, without its
+        # per-call checks and np.add.at (a term's column names each passage once, so += adds the same).
+        matrix = self._bm25.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        out = np.zeros(self._size, dtype=np.float32)
+        for token in [vocab[t] for t in known]:
+            start, end = indptr[token], indptr[token + 1]
+            out[indices[start:end]] += data[start:end]
+        return out
 
     def weighted_scores(self, weighted_terms: Sequence[tuple[str, float]]) -> np.ndarray:
         """Each passage's BM25 score for stemmed terms, each term's score times its weight."""
@@ -260,8 +293,13 @@ class LexicalIndex:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a stemmed term (highest for a term no passage has)."""
-        df = self._df.get(term, 0)
-        return float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+        idf = self._idf.get(term)
+        if idf is None:
+            df = self._df.get(term, 0)
+            idf = float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+            if df:  # the corpus's terms are bounded, the words of questions are not
+                self._idf[term] = idf
+        return idf
 
     def question_weight(self, question: str) -> float:
         """The sum of the IDFs of the question's content terms: about the BM25 score of a passage that has

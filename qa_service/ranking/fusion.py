@@ -53,13 +53,16 @@ def group_rows(owner: np.ndarray, count: int) -> list[np.ndarray]:
 
 
 def max_by_group(values: np.ndarray, sizes: list[int]) -> np.ndarray:
-    """The maximum of each consecutive group of ``values`` (0 for an empty group)."""
-    out = np.zeros(len(sizes), dtype=np.float32)
+    """The maximum of each consecutive group of ``values`` along its last axis (0 for an empty group): a
+    row of values gives a row of maxima."""
+    if sizes and all(sizes):  # no empty group: nothing to fill in
+        return np.maximum.reduceat(values.astype(np.float32, copy=False), np.cumsum([0, *sizes[:-1]]), axis=-1)
+    out = np.zeros((*values.shape[:-1], len(sizes)), dtype=np.float32)
     sizes_arr = np.asarray(sizes)
     nonempty = np.flatnonzero(sizes_arr > 0)
     if len(nonempty):
         starts = np.concatenate(([0], np.cumsum(sizes_arr)[:-1]))[nonempty]
-        out[nonempty] = np.maximum.reduceat(values.astype(np.float32), starts)
+        out[..., nonempty] = np.maximum.reduceat(values.astype(np.float32), starts, axis=-1)
     return out
 
 

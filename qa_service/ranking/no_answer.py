@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .answer_kinds import NAME_KINDS, checked_kind
-from .bm25 import LexicalIndex, initialled_runs, stemmer, words
+from .answer_kinds import NAME_KINDS, QUESTION_CACHE, checked_kind
+from .bm25 import LexicalIndex, initialled_runs, stem_cache, stemmer, words
 from .short_answer import ShortAnswer
 from .spans import holds_kind
 
@@ -136,7 +137,8 @@ def holds_answer(text: str, kind: str) -> bool:
     return True
 
 
-def _name_tokens(text: str) -> list[str]:
+@lru_cache(maxsize=QUESTION_CACHE)
+def _name_tokens(text: str) -> tuple[str, ...]:
     """Words of ``text`` that name something: capitalised (not first in a sentence) or holding a digit."""
     out = []
     previous_end = ""
@@ -148,12 +150,20 @@ def _name_tokens(text: str) -> list[str]:
         if any(c.isdigit() for c in stripped) or (stripped[:1].isupper() and not first and stripped != "I"):
             out.append(stripped)
         previous_end = text[max(0, start - 2) : start].strip()[-1:] if start else ""
-    return out
+    return tuple(out)
 
 
 def _acronyms(text: str) -> set[str]:
     """Initials of runs of capitalised words ("General Assembly" → "GA"), for acronyms a text implies."""
     return {initials for initials, _ in initialled_runs(text)}
+
+
+@stem_cache(maxsize=256)  # the passages that answer recur from question to question (each a few KiB)
+def _forms(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The lower-case words of ``text`` and their stems."""
+    stem = stemmer()
+    have = frozenset(w.lower() for w, _, _ in words(text))
+    return have, frozenset(stem.stemWord(w) for w in have)
 
 
 def _begins(name: str, known: set[str]) -> bool:
@@ -174,8 +184,7 @@ class CorpusNames:
         """Whether every name of the question (capitalised words, figures) occurs in ``text``; a name also
         counts when a word of the text begins it ("Asian" in a text that says "Asia")."""
         stem = stemmer()
-        have = {w.lower() for w, _, _ in words(text)}
-        stems = {stem.stemWord(w) for w in have}
+        have, stems = _forms(text)
         for name in _name_tokens(question):
             lower = name.lower()
             if len(name) <= 2 or lower in have or stem.stemWord(lower) in stems or _begins(lower, have):

@@ -117,15 +117,19 @@ class Retriever:
         self._windows_of = group_rows(index.window_passage, n)
         self._sentences_of = group_rows(index.sentence_passage, n)
         self._normalised_text = [fold(p.text) for p in index.passages]
+        codes: dict[str, int] = {}  # passages with the same normalised text share a code
+        self._text_code = np.array([codes.setdefault(t, len(codes)) for t in self._normalised_text], dtype=np.int64)
         roles = np.array([p.role for p in index.passages], dtype=object)
         self._role_ids = {r: np.flatnonzero(roles == r) for r in set(roles.tolist()) if r != "body"}
-        # Per passage and per sentence, kept for the passages answers come from (bounded): the words an
-        # answer shows as matched and the terms its highlight compares, tokenised and stemmed once.
+        # Per passage, kept for the passages answers come from (bounded): the words an answer shows as
+        # matched, and its sentences with the terms its highlight compares, tokenised and stemmed once.
         self._stemmed_words = lru_cache(maxsize=ANSWER_CACHE)(lambda pid: stemmed_words(index.passages[pid].text))
-        self._sentence_terms = lru_cache(maxsize=4 * ANSWER_CACHE)(
-            lambda pid, a, b: frozenset(terms(index.passages[pid].text[a:b]))
+        sentences_of = self._sentences_of  # not self: no cycle keeps a swapped-out retriever alive
+        self._sentences_read = lru_cache(maxsize=ANSWER_CACHE)(
+            lambda pid: _passage_sentences(index, sentences_of[pid], pid)
         )
         self._id_order = np.argsort(index.window_ids, kind="stable")
+        self._window_each = len(np.unique(index.window_passage)) == len(index.window_passage)  # none has two
         self._sorted_ids = index.window_ids[self._id_order]
         self._documents = {d.id: d for d in index.documents}
         self._passage_attributes = index.passage_attributes()
@@ -221,37 +225,38 @@ class Retriever:
         lexical_all = self.lexical.scores(topic)
         if allowed is not None:
             lexical_all = np.where(allowed, lexical_all, 0.0)
-        lexical_top = np.argsort(-lexical_all, kind="stable")[: params.candidates]
-        lexical_top = lexical_top[lexical_all[lexical_top] > 0]
+        lexical_top = top_positive(lexical_all, params.candidates)
 
         # A question about what the speech says is not answered by its letterhead: those passages lose the
         # bonus the asked role's passages gain.
         sign = -1.0 if role == "body" else 1.0
         bonus_role = "letterhead" if role == "body" else role
-        role_ids = self._role_ids.get(bonus_role, np.zeros(0, np.int64)) if bonus_role else np.zeros(0, np.int64)
+        role_ids = self._role_ids.get(bonus_role, _NO_ROWS) if bonus_role else _NO_ROWS
         if allowed is not None and len(role_ids):
             role_ids = role_ids[allowed[role_ids]]
+        # Candidates in passage order, so that a stable sort of the scores breaks ties by passage order.
         if mode == "dense":
-            candidates = dense_ids
+            candidates = np.sort(dense_ids)
         elif mode == "bm25":
-            candidates = lexical_top if len(lexical_top) else dense_ids
+            candidates = lexical_top if len(lexical_top) else np.sort(dense_ids)
         else:
             # The asked role's passages join the candidates, at most ``candidates`` of them (those sharing
             # most words with the question): a corpus of many documents has a letterhead in each.
-            extra = role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]]
-            if sign < 0:
-                extra = extra[:0]
-            candidates = np.union1d(np.union1d(dense_ids, lexical_top), extra)
-        dense = self._dense_scores(query, candidates, dict(zip(dense_ids.tolist(), dense_scores.tolist())))
+            parts = [dense_ids, lexical_top]
+            if len(role_ids) and sign > 0:
+                parts.append(role_ids[np.argsort(-lexical_all[role_ids], kind="stable")[: params.candidates]])
+            candidates = np.unique(np.concatenate(parts))
+        dense = self._dense_scores(query, candidates, dense_ids, dense_scores)
         lexical = lexical_all[candidates]
-        sentence = self._sentence_scores(query, candidates)
-        if mode == "full" and params.centering:  # the ranking sees what is specific to each passage
+        centering = params.centering if mode == "full" else 0.0
+        sentence, centered_sentence = self._sentence_scores(query, candidates, centering)
+        if centering:  # the ranking sees what is specific to each passage
             fused = fuse(
                 params,
                 mode,
-                dense - params.centering * self._passage_common[candidates],
+                dense - centering * self._passage_common[candidates],
                 lexical,
-                self._sentence_scores(query, candidates, params.centering),
+                centered_sentence,
                 self.lexical.question_weight(topic),
             )
         else:
@@ -262,7 +267,7 @@ class Retriever:
 
         if len(role_ids):
             fused = fused + sign * params.role_bonus * np.isin(candidates, role_ids)
-        order = np.lexsort((candidates, -fused))  # best first; ties by passage order
+        order = np.argsort(-fused, kind="stable")  # best first; ties by passage order
         chosen = self._without_duplicates(candidates, order, max(top_k, self.params.evidence_passages))
         question_terms = set(terms(question))
         kind = answer_kind(question)
@@ -272,7 +277,7 @@ class Retriever:
 
         def scored(pid: int) -> list[tuple[int, int, float]]:
             if pid not in scored_of:
-                scored_of[pid] = self._scored_sentences(self.index.passages[pid], pid, query, question_terms)
+                scored_of[pid] = self._scored_sentences(pid, query, question_terms)
             return scored_of[pid]
 
         def span(pid: int) -> ShortAnswer | None:
@@ -318,7 +323,7 @@ class Retriever:
         """The highlight and short answer of one passage for ``question``, whatever its rank (for
         measuring the short answers on a given passage)."""
         passage = self.index.passages[passage_id]
-        scored = self._scored_sentences(passage, passage_id, self.encoder.encode_query(question), set(terms(question)))
+        scored = self._scored_sentences(passage_id, self.encoder.encode_query(question), set(terms(question)))
         return self._highlight(passage, scored), self._short_answer(question, passage, scored, answer_kind(question))
 
     def no_answer(self, evidence: Evidence) -> bool:
@@ -390,15 +395,11 @@ class Retriever:
         """The ``count`` best passages by their best window, with those scores, best first."""
         scores, ids = self.index.vectors.search(query, self.window_hits(count), where)
         rows = self._id_order[np.searchsorted(self._sorted_ids, ids)] if len(ids) else ids
-        best: dict[int, float] = {}
-        for score, row in zip(scores.tolist(), rows.tolist()):
-            pid = int(self.index.window_passage[row])
-            if pid not in best:
-                best[pid] = score
-                if len(best) == count:
-                    break
-        ids = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
-        return ids, np.fromiter(best.values(), dtype=np.float32, count=len(best))
+        pids = self.index.window_passage[rows].astype(np.int64)
+        if self._window_each:  # no passage repeats
+            return pids[:count], scores[:count].astype(np.float32)
+        first = np.sort(np.unique(pids, return_index=True)[1])[:count]  # each passage's best window
+        return pids[first], scores[first].astype(np.float32)
 
     def with_params(self, params: RankingParams) -> Retriever:
         """A retriever over the same index and encoder with other ranking parameters (cheap: shares state)."""
@@ -421,8 +422,9 @@ class Retriever:
         """The full ranking's scores of ``candidates`` again, after query expansion (expansion.py)."""
 
         def score(moved: np.ndarray, lexical: np.ndarray) -> np.ndarray:
-            dense = self._dense_scores(moved, candidates, {}) - params.centering * self._passage_common[candidates]
-            sentence = self._sentence_scores(moved, candidates, params.centering)
+            dense = self._dense_scores(moved, candidates, _NO_ROWS, _NO_SCORES)
+            dense = dense - params.centering * self._passage_common[candidates]
+            _, sentence = self._sentence_scores(moved, candidates, params.centering)
             return fuse(params, "full", dense, lexical, sentence, question_weight)
 
         return expansion.rescore(
@@ -445,9 +447,14 @@ class Retriever:
             self._neighbours["words"] = expansion.WordNeighbours(self.lexical.texts, self.encoder)
         return self._neighbours["words"]
 
-    def _dense_scores(self, query: np.ndarray, candidates: np.ndarray, known: dict[int, float]) -> np.ndarray:
-        """Best-window cosine of each candidate (looked up, or computed for lexical-only ones)."""
-        out = np.array([known.get(pid, np.nan) for pid in candidates.tolist()], dtype=np.float32)
+    def _dense_scores(
+        self, query: np.ndarray, candidates: np.ndarray, dense_ids: np.ndarray, dense_scores: np.ndarray
+    ) -> np.ndarray:
+        """Best-window cosine of each candidate (looked up among the dense candidates' scores, or computed
+        for lexical-only ones)."""
+        known = np.full(len(self.index.passages), np.nan, dtype=np.float32)
+        known[dense_ids] = dense_scores
+        out = known[candidates]
         missing = np.flatnonzero(np.isnan(out))
         if len(missing):
             groups = [self._windows_of[int(candidates[i])] for i in missing]
@@ -456,17 +463,24 @@ class Retriever:
             out[missing] = max_by_group(cosines, [len(g) for g in groups])
         return out
 
-    def _sentence_scores(self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0) -> np.ndarray:
-        """Cosine of each candidate's best sentence (0 for a passage without sentences), each sentence's
-        cosine less ``centering`` times its similarity to the corpus's mean vector."""
+    def _sentence_scores(
+        self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of each candidate's best sentence (0 for a passage without sentences), and the best of its
+        sentences' cosines less ``centering`` times their similarity to the corpus's mean vector (the same
+        array when ``centering`` is 0): one product over the sentences serves both."""
         if not len(candidates):
-            return np.zeros(0, dtype=np.float32)
+            empty = np.zeros(0, dtype=np.float32)
+            return empty, empty
         groups = [self._sentences_of[pid] for pid in candidates.tolist()]
         rows = np.concatenate(groups)
+        sizes = [len(g) for g in groups]
         cosines = self.index.sentence_vectors[rows] @ query
-        if centering:
-            cosines = cosines - centering * self._sentence_common[rows]
-        return max_by_group(cosines, [len(g) for g in groups])
+        if not centering:
+            best = max_by_group(cosines, sizes)
+            return best, best
+        plain, centered = max_by_group(np.stack((cosines, cosines - centering * self._sentence_common[rows])), sizes)
+        return plain, centered
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
         """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
@@ -479,10 +493,11 @@ class Retriever:
         while True:
             prefix = order[:size]
             earlier = self._earlier_duplicates(candidates[prefix])
+            has_earlier = earlier.any(axis=1).tolist()  # most rows have none: no array work for them
             chosen: list[int] = []
             kept = np.zeros(len(prefix), dtype=bool)
             for i, pos in enumerate(prefix.tolist()):
-                if earlier[i].any() and (earlier[i] & kept).any():
+                if has_earlier[i] and (earlier[i] & kept).any():
                     continue
                 kept[i] = True
                 chosen.append(pos)
@@ -496,14 +511,11 @@ class Retriever:
         """``out[i, j]``: passage ``pids[j]``, ranked before ``pids[i]``, is a near-duplicate of it."""
         vectors = self.index.passage_vectors[pids]
         near = (vectors @ vectors.T) >= self.params.duplicate_cosine
-        codes: dict[str, int] = {}
-        text_code = np.array([codes.setdefault(self._normalised_text[p], len(codes)) for p in pids.tolist()])
+        text_code = self._text_code[pids]
         near |= text_code[:, None] == text_code[None, :]
-        return np.tril(near, k=-1)
+        return near & _strictly_lower(len(pids))
 
-    def _scored_sentences(
-        self, passage: Passage, pid: int, query: np.ndarray, question_terms: set[str]
-    ) -> list[tuple[int, int, float]]:
+    def _scored_sentences(self, pid: int, query: np.ndarray, question_terms: set[str]) -> list[tuple[int, int, float]]:
         """Each sentence of a passage as ``(start, end, score)``: its cosine with the question, nudged by the
         share of the question's content words it holds."""
         rows = self._sentences_of[pid]
@@ -511,9 +523,7 @@ class Retriever:
             return []
         cosines = self.index.sentence_vectors[rows] @ query
         out = []
-        for cosine, row in zip(cosines.tolist(), rows.tolist()):
-            a, b = passage.sentences[int(self.index.sentence_number[row])]
-            sentence_terms = self._sentence_terms(pid, a, b)
+        for cosine, (a, b, sentence_terms) in zip(cosines.tolist(), self._sentences_read(pid)):
             overlap = len(question_terms & sentence_terms) / len(question_terms) if question_terms else 0.0
             out.append((a, b, cosine + 0.1 * overlap))
         return out
@@ -540,6 +550,39 @@ class Retriever:
         if passage.kind == "block":
             scored = [(0, len(passage.text), max(score for _, _, score in scored))]
         return find_short_answer(question, passage.text, scored, kind)
+
+
+def _passage_sentences(index: IndexData, rows: np.ndarray, pid: int) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Each sentence of a passage (``rows``: its rows), in that order, as ``(start, end, content terms)``."""
+    passage = index.passages[pid]
+    spans = (passage.sentences[i] for i in index.sentence_number[rows].tolist())
+    return tuple((a, b, frozenset(terms(passage.text[a:b]))) for a, b in spans)
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+_NO_SCORES.flags.writeable = False
+
+
+@lru_cache(maxsize=16)
+def _strictly_lower(size: int) -> np.ndarray:
+    """``out[i, j]``: ``j < i`` (read only)."""
+    out = np.tri(size, k=-1, dtype=bool)
+    out.flags.writeable = False
+    return out
+
+
+def top_positive(scores: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the (at most) ``count`` highest positive ``scores``, ties taken in index order, in
+    index order: what a stable sort of all the scores would select, without sorting them all."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) <= count:
+        return positive
+    values = scores[positive]
+    kth = np.partition(values, len(values) - count)[len(values) - count]  # the count-th highest
+    above = positive[values > kth]
+    return np.union1d(above, positive[values == kth][: count - len(above)])
 
 
 def _ms(started: float) -> float:

@@ -12,6 +12,9 @@ not its topic (:func:`topic_words`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from .answer_kinds import QUESTION_CACHE
 
 _SPEECH = (
     r"(?:speech|statement|remarks|address(?:ed|es)?|speaker|envoy|diplomat|ambassador|delegate"
@@ -40,6 +43,7 @@ _FRAMING = re.compile(
 )
 
 
+@lru_cache(maxsize=QUESTION_CACHE)
 def asked_role(question: str) -> str | None:
     """The role of the passage that answers a question about the speech itself: ``letterhead``,
     ``opening``, ``closing``, ``body`` (what the speech says, asked with the speech or its speaker named),
@@ -76,6 +80,7 @@ _ASKS_SPEAKER = re.compile(
 )
 
 
+@lru_cache(maxsize=QUESTION_CACHE)
 def asks_speaker(question: str) -> bool:
     """Whether a question asks who (which country) said what a passage says."""
     return _ASKS_SPEAKER.search(question) is not None

@@ -25,7 +25,7 @@ from datetime import date
 from functools import lru_cache
 
 from .answer_kinds import answer_kind, class_words
-from .bm25 import stemmer, stopwords, terms, words
+from .bm25 import stem_cache, stemmer, stopwords, terms, words
 from .spans import CONNECTORS, MONTH, YEAR, YEAR_RE, Candidate, candidates
 
 
@@ -45,10 +45,11 @@ class ShortAnswer:
         return {"text": self.text, "start": self.start, "end": self.end, "kind": self.kind, "value": self.value}
 
 
-def _stems(text: str) -> list[tuple[str, int, int]]:
+@stem_cache(maxsize=1024)  # the sentences of the passages that answer recur from question to question
+def _stems(text: str) -> tuple[tuple[str, int, int], ...]:
     stop = stopwords()
     stem = stemmer()
-    return [(stem.stemWord(w.lower()), a, b) for w, a, b in words(text) if w.lower() not in stop]
+    return tuple((stem.stemWord(w.lower()), a, b) for w, a, b in words(text) if w.lower() not in stop)
 
 
 def _trim(text: str, c: Candidate, asked: set[str], class_stems: set[str]) -> Candidate | None:
@@ -75,6 +76,10 @@ def _trim(text: str, c: Candidate, asked: set[str], class_stems: set[str]) -> Ca
 
 
 _WORD = re.compile(r"\S+")
+_PLURAL = re.compile(r"\w+(?:ies|[^s']s)")
+_LIST = re.compile(r",|\band\b")
+_DIGITS = re.compile(r"\d+")
+_DECIMAL = re.compile(r"\d+\.\d+")
 # Sentences scoring within this of the best count as the highlight (words said differently: "bombings").
 _CLOSE_SCORE = 0.05
 _NUMERIC = ("date", "year", "month", "number", "amount")
@@ -100,7 +105,7 @@ def find_short_answer(
     stem = stemmer()
     asked = set(terms(question))
     class_stems = {stem.stemWord(w) for w in class_words(question)}
-    plural = any(re.fullmatch(r"\w+(?:ies|[^s']s)", w) for w in class_words(question))
+    plural = any(_PLURAL.fullmatch(w) for w in class_words(question))
     best_sentence = max(s for _, _, s in sentences)
     best: tuple[float, Candidate] | None = None
     for a, b, score in sentences:
@@ -120,7 +125,7 @@ def find_short_answer(
             outside = [(x, y) for x, y in shared if y <= trimmed.start or x >= trimmed.end]
             distance = min((min(abs(trimmed.start - y), abs(x - trimmed.end)) for x, y in outside), default=100)
             value = score - best_sentence + 0.5 * len(shared) / max(len(asked), 1) - distance / 400
-            is_list = bool(re.search(r",|\band\b", sentence[trimmed.start : trimmed.end])) and kind in (
+            is_list = bool(_LIST.search(sentence[trimmed.start : trimmed.end])) and kind in (
                 "place",
                 "country",
             )
@@ -141,6 +146,7 @@ def find_short_answer(
     return ShortAnswer(span, c.start, c.end, kind, _value(span, kind))
 
 
+@lru_cache(maxsize=4096)  # the spans of the passages that answer recur from question to question
 def _value(span: str, kind: str) -> str | int | float | None:
     """The normalised value of a date (ISO, when day, month and year are all there) or a number."""
     try:
@@ -151,9 +157,9 @@ def _value(span: str, kind: str) -> str | int | float | None:
         if kind == "number":
             parse_number = _number_parser()
             cleaned = span.replace(",", "")
-            if re.fullmatch(r"\d+", cleaned):
+            if _DIGITS.fullmatch(cleaned):
                 return int(cleaned)
-            if re.fullmatch(r"\d+\.\d+", cleaned):
+            if _DECIMAL.fullmatch(cleaned):
                 return float(cleaned)
             parsed = parse_number(span.lower())
             return parsed if isinstance(parsed, int) else None

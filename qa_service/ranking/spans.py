@@ -186,8 +186,16 @@ _NAMES_IT = re.compile(
 )
 
 
-def candidates(text: str, kind: str, question: str = "") -> list[Candidate]:
+def candidates(text: str, kind: str, question: str = "") -> tuple[Candidate, ...]:
     """Every span of ``text`` that could answer a question asking for ``kind``."""
+    # Only a number's candidates depend on the question: on its class words and whether it counts.
+    if kind in ("number", "amount"):
+        return _candidates(text, kind, class_words(question), _HOW_MANY.search(question) is not None)
+    return _candidates(text, kind, (), False)
+
+
+@lru_cache(maxsize=2048)  # the sentences of the passages that answer recur from question to question
+def _candidates(text: str, kind: str, nouns: tuple[str, ...], counted: bool) -> tuple[Candidate, ...]:
     out: list[Candidate] = []
     if kind in ("date", "year"):
         pattern = YEAR if kind == "year" else _DATE
@@ -195,17 +203,16 @@ def candidates(text: str, kind: str, question: str = "") -> list[Candidate]:
     elif kind == "amount":
         out = [Candidate(m.start(), m.end(), kind) for m in _AMOUNT.finditer(text)]
         if not out:
-            out = [c for c in candidates(text, "number", question)]
+            return _candidates(text, "number", nouns, counted)
     elif kind == "number":
         dates = [(m.start(), m.end()) for m in _DATE.finditer(text) if not YEAR.fullmatch(m.group(0))]
-        counted = _HOW_MANY.search(question)
         for m in _NUMBER.finditer(text):
             if any(a <= m.start() < b for a, b in dates) or _NOT_A_COUNT.fullmatch(m.group(0)):
                 continue
             if counted and _NAMES_IT.search(text, max(0, m.start() - 20), m.start()):
                 continue  # "How many resolutions ...?" is not answered by "resolution 51/210"
             out.append(Candidate(m.start(), m.end(), kind))
-        for noun in class_words(question):
+        for noun in nouns:
             if noun in ("number", "percentage", "amount", "many", "much"):
                 continue
             # "Which resolution ...": "resolution 51/210"; "Which session ...": "sixty-first session".
@@ -216,10 +223,10 @@ def candidates(text: str, kind: str, question: str = "") -> list[Candidate]:
             )
             found = [Candidate(m.start(g), m.end(g), kind) for m in ident.finditer(text) for g in (1, 2) if m.group(g)]
             if found:
-                return found
+                return tuple(found)
     elif kind in ("person", "post", "organisation", "place", "country"):
         out = _name_candidates(text, kind)
-    return out
+    return tuple(out)
 
 
 def _name_candidates(text: str, kind: str) -> list[Candidate]:
