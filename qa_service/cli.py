@@ -314,7 +314,12 @@ def _prepare_index(settings: Settings) -> None:
     "--misses",
     type=click.IntRange(0, None),
     default=0,
-    help="Print up to N questions missed at rank 1, and the questions no_answer got wrong.",
+    help="Print up to N questions missed at rank 1, and the questions no_answer got wrong (tune splits only).",
+)
+@click.option(
+    "--held-out-misses",
+    is_flag=True,
+    help="With --misses, print the held-out questions' misses too (for reporting, not for choosing).",
 )
 @click.option(
     "--titles/--no-titles",
@@ -344,6 +349,7 @@ def eval_(
     json_path: str | None,
     cache_dir: str,
     misses: int,
+    held_out_misses: bool,
     titles: bool | None,
     corpus: Path | None,
     calibrate: bool,
@@ -359,7 +365,17 @@ def eval_(
     settings = _settings(corpus_dir=corpus)
     try:
         report_text, data = run_cli(
-            settings, sets, out_of_scope, limit, modes, params, Path(cache_dir), misses, calibrate, titles
+            settings,
+            sets,
+            out_of_scope,
+            limit,
+            modes,
+            params,
+            Path(cache_dir),
+            misses,
+            calibrate,
+            titles,
+            held_out_misses,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -187,6 +187,29 @@ def test_eval_command_prints_table_and_json(runner, settings, tmp_path, monkeypa
     assert runner.invoke(main, ["eval", "--mode", "sideways", str(QUESTIONS)]).exit_code == 2
 
 
+@pytest.mark.slow  # the command loads the real model itself
+def test_eval_misses_hide_the_held_out_questions_unless_asked(runner, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
+    questions = tmp_path / "questions.jsonl"
+    rows = [
+        {"question": "What do bananas cost in Oslo this winter?", "gold": ["Statement by H.E."], "split": "tune"},
+        {
+            "question": "Which football club won in Lisbon last spring?",
+            "gold": ["Statement by H.E."],
+            "split": "held_out",
+        },
+    ]
+    questions.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    args = ["eval", str(questions), "--mode", "full", "--misses", "5", "--cache-dir", str(tmp_path / "cache")]
+    hidden = runner.invoke(main, args)
+    assert hidden.exit_code == 0, hidden.output
+    assert "bananas" in hidden.output and "football" not in hidden.output
+    assert "held-out questions not shown" in hidden.output
+    shown = runner.invoke(main, [*args, "--held-out-misses"])
+    assert "bananas" in shown.output and "football" in shown.output
+    assert "not shown" not in shown.output
+
+
 # -- the public datasets, on a small sample -------------------------------------------------------
 
 

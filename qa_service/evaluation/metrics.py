@@ -345,13 +345,20 @@ def evaluate(
                 flagged_answerable += result.no_answer
                 first_flags.append(result.no_answer)
                 if rank != 1:
-                    misses.append({"question": q.text, "rank": rank, "gold": sorted(g), "got": ranked[:3]})
+                    misses.append(
+                        {"question": q.text, "rank": rank, "gold": sorted(g), "got": ranked[:3], "split": q.split}
+                    )
                 if q.answers and q.gold_texts:  # our factoid set: the span of the best answer, end to end
                     best = result.answers[0].short_answer if result.answers else None
                     spans.append((best.text if best else None, q.answers))
                     if best is None or not exact_match(best.text, q.answers):
                         span_misses.append(
-                            {"question": q.text, "got": best.text if best else None, "want": q.answers[0]}
+                            {
+                                "question": q.text,
+                                "got": best.text if best else None,
+                                "want": q.answers[0],
+                                "split": q.split,
+                            }
                         )
             done += 1
             if progress:

@@ -37,6 +37,7 @@ def run_cli(
     misses: int = 0,
     calibrate_rule: bool = False,
     titles: bool | None = None,
+    held_out_misses: bool = False,
 ) -> tuple[str, dict]:
     """What ``qa-service eval`` does: load each set, index it, evaluate it; the table and the JSON."""
     params = RankingParams.from_settings(settings, overrides)
@@ -70,13 +71,14 @@ def run_cli(
                 collect_evidence(retriever, qset.out_of_scope),
             )
         if misses:
+            oos_splits = qset.out_of_scope_splits or [""] * len(qset.out_of_scope)
             wrong[qset.name] = [
-                ("answerable flagged", q.text, e)
+                ("answerable flagged", q.text, e, q.split)
                 for q, e in zip(qset.questions, collect_evidence(retriever, [q.text for q in qset.questions]))
                 if retriever.no_answer(e)
             ] + [
-                ("out-of-scope not flagged", t, e)
-                for t, e in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope))
+                ("out-of-scope not flagged", t, e, split)
+                for t, e, split in zip(qset.out_of_scope, collect_evidence(retriever, qset.out_of_scope), oos_splits)
                 if not retriever.no_answer(e)
             ]
     text = format_table(reports)
@@ -91,19 +93,30 @@ def run_cli(
             f"  {c.folds}-fold cross-validated: out-of-scope flagged {c.cv_out_of_scope_flagged:.3f}, "
             f"answerable flagged {c.cv_answerable_flagged:.3f}"
         )
+    hidden = 0
     for name, items in wrong.items():
-        for what, question, e in items[: 2 * misses]:
+        shown = [item for item in items if held_out_misses or item[3] != "held_out"]
+        hidden += len(items) - len(shown)
+        for what, question, e, _ in shown[: 2 * misses]:
             lines.append(
                 f"  {what} [{name}]: {question}  (dense {e.dense}, sentence {e.sentence}, coverage {e.coverage}, "
                 f"confidence {e.confidence}, names {list(e.unknown_names)}, missing {e.missing_answer})"
             )
     for report in reports:
-        for miss in report.misses[:misses]:
+        shown_misses = [m for m in report.misses if held_out_misses or m["split"] != "held_out"]
+        shown_spans = [m for m in report.span_misses if held_out_misses or m["split"] != "held_out"]
+        hidden += len(report.misses) - len(shown_misses) + len(report.span_misses) - len(shown_spans)
+        for miss in shown_misses[:misses]:
             lines.append(
                 f"  miss [{report.name}] rank {miss['rank']}: {miss['question']}  gold {miss['gold']} got {miss['got']}"
             )
-        for miss in report.span_misses[:misses]:
+        for miss in shown_spans[:misses]:
             lines.append(f"  span miss [{report.name}]: {miss['question']}  got {miss['got']!r} want {miss['want']!r}")
+    if misses and hidden:
+        lines.append(
+            f"  ({hidden} misses of held-out questions not shown: no parameter may be chosen on them; "
+            "--held-out-misses shows them)"
+        )
     data = {
         "params": dataclasses.asdict(params),
         "model": encoder.identity,
