@@ -32,22 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from encoder_quality import hits, paired_interval  # noqa: E402
+from stemming import question_sets  # noqa: E402
 
 from qa_service.encoders import make_encoder  # noqa: E402
 from qa_service.evaluation import (  # noqa: E402
     PrecomputedQueries,
     QuestionSet,
     first_hit,
-    load_clapnq,
-    load_jsonl_set,
-    load_squad,
     prepare_index,
     resolve_gold,
 )
 from qa_service.ranking import RankingParams, Retriever  # noqa: E402
 from qa_service.settings import Settings  # noqa: E402
 
-DATA = ROOT / "tests" / "data"
 DEFAULT_VARIANTS = (
     "base=;"
     "rocchio-0.3=feedback_passages:3,feedback_dense:0.3;"
@@ -59,29 +56,6 @@ DEFAULT_VARIANTS = (
     "neighbours=neighbour_weight:0.5,neighbour_similarity:0.5,neighbour_count:3;"
     "neighbours-hub=neighbour_weight:1.0,neighbour_similarity:0.15,neighbour_count:3,neighbour_hubness:1.0"
 )
-
-
-def question_sets(datasets: Path, ungd: Path, squad_limit: int | None) -> list[QuestionSet]:
-    """The statement's sets, the UNGD set, ClapNQ dev and SQuAD dev (each when present)."""
-    corpus = ROOT / "corpus"
-    sets = [
-        load_jsonl_set(
-            DATA / "statement_questions.jsonl",
-            corpus,
-            [DATA / "statement_out_of_scope.jsonl", DATA / "statement_near_miss.jsonl"],
-            "statement",
-        ),
-        load_jsonl_set(DATA / "statement_structure_questions.jsonl", corpus, name="structure"),
-        load_jsonl_set(DATA / "statement_factoid_questions.jsonl", corpus, name="factoid"),
-        load_jsonl_set(DATA / "statement_top3_questions.jsonl", corpus, name="top3"),
-    ]
-    if ungd.is_dir():
-        sets.append(load_jsonl_set(DATA / "ungd_questions.jsonl", ungd, name="ungd_questions"))
-    if (datasets / "clapnq_dev").is_dir():
-        sets.append(load_clapnq(datasets / "clapnq_dev"))
-    if (datasets / "squad_v1.1_dev").is_dir():
-        sets.append(load_squad(datasets / "squad_v1.1_dev").sample(squad_limit))
-    return sets
 
 
 def parse_variants(spec: str, params: RankingParams) -> dict[str, RankingParams]:
@@ -169,7 +143,7 @@ def main() -> None:
     ]
     changed = []
     results: dict = {}
-    for qset in question_sets(args.datasets, args.ungd, args.squad_limit or None):
+    for qset in question_sets(args.datasets, args.squad_limit or None, args.ungd):
         if wanted and qset.name not in wanted:
             continue
         by_variant = run(qset, variants, args.cache_dir, args.show_neighbours)

@@ -44,8 +44,9 @@ from qa_service.settings import Settings  # noqa: E402
 DATA = ROOT / "tests" / "data"
 
 
-def question_sets(datasets: Path, squad_limit: int | None) -> list[QuestionSet]:
-    """The statement's sets, then ClapNQ dev (all of it) and SQuAD dev (sampled) when present."""
+def question_sets(datasets: Path, squad_limit: int | None, ungd: Path | None = None) -> list[QuestionSet]:
+    """The statement's sets, the UN statements' set when ``ungd`` (their imported corpus) is given and
+    present, then ClapNQ dev (all of it) and SQuAD dev (sampled) when present."""
     corpus = ROOT / "corpus"
     sets = [
         load_jsonl_set(
@@ -58,6 +59,8 @@ def question_sets(datasets: Path, squad_limit: int | None) -> list[QuestionSet]:
         load_jsonl_set(DATA / "statement_factoid_questions.jsonl", corpus, name="factoid"),
         load_jsonl_set(DATA / "statement_top3_questions.jsonl", corpus, name="top3"),
     ]
+    if ungd is not None and ungd.is_dir():
+        sets.append(load_jsonl_set(DATA / "ungd_questions.jsonl", ungd, name="ungd_questions"))
     if (datasets / "clapnq_dev").is_dir():
         sets.append(load_clapnq(datasets / "clapnq_dev"))
     if (datasets / "squad_v1.1_dev").is_dir():
