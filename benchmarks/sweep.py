@@ -2,8 +2,10 @@
 
 Each set is indexed (cached like `qa-service eval`, under .eval-cache/) and its questions embedded once;
 then every combination of the given values is evaluated through the service's retriever. Used to choose
-the ranking's defaults (docs/evaluation.md); the settings (QA_ENCODER, QA_SENTENCE_VECTORS, ...) come
-from the environment as for the service.
+the ranking's defaults (BENCHMARKS.md, "Ranking parameters") on the sets' tune splits: a set with splits
+(ours; SQuAD and ClapNQ by `public_split`) is measured on its tune split, the mean R@1 is over those, and
+the held-out splits' R@1 is printed beside them, to check a choice, not to make it. The settings
+(QA_ENCODER, QA_SENTENCE_VECTORS, ...) come from the environment as for the service.
 
     python benchmarks/sweep.py tests/data/statement_questions.jsonl ../shared/datasets/clapnq_dev \
         --limit 2000 --grid sentence_weight=0.5,0.75 --grid centering=0.15,0.25
@@ -50,18 +52,30 @@ def main(argv: list[str] | None = None) -> int:
             (qset, index, PrecomputedQueries(encoder, [q.text for q in qset.questions], settings.batch_size))
         )
     rows = []
-    header = " | ".join(f"{q.name} R@1 / R@3 / MRR" for q, _, _ in prepared)
-    print(f"| {' | '.join(names) or 'params'} | {header} | mean R@1 |")
+    header = " | ".join(f"{q.name} tune R@1 / R@3 / MRR" for q, _, _ in prepared)
+    held_header = " | ".join(f"{q.name} held-out R@1" for q, _, _ in prepared)
+    print(f"| {' | '.join(names) or 'params'} | {header} | mean tune R@1 | {held_header} |")
     for combo in itertools.product(*values):
         params = RankingParams.from_settings(settings, [f"{n}={v}" for n, v in zip(names, combo)])
-        figures = []
+        figures, held_out = [], []
         for qset, index, queries in prepared:
-            full = evaluate(Retriever(index, queries, params), qset, ("full",)).modes[0]
-            figures.append((full.recall[1], full.recall[3], full.mrr))
+            report = evaluate(Retriever(index, queries, params), qset, ("full",))
+            tune = report.splits.get("tune", report.modes[0])
+            figures.append((tune.recall[1], tune.recall[3], tune.mrr))
+            held = report.splits.get("held_out")
+            held_out.append(held.recall[1] if held else None)
         mean = sum(f[0] for f in figures) / len(figures)
-        rows.append({"params": dict(zip(names, combo)), "sets": [q.name for q, _, _ in prepared], "figures": figures})
+        rows.append(
+            {
+                "params": dict(zip(names, combo)),
+                "sets": [q.name for q, _, _ in prepared],
+                "figures": figures,
+                "held_out_recall@1": held_out,
+            }
+        )
         cells = " | ".join(f"{r1:.3f} / {r3:.3f} / {mrr:.3f}" for r1, r3, mrr in figures)
-        print(f"| {' | '.join(combo) or 'defaults'} | {cells} | {mean:.4f} |", flush=True)
+        held_cells = " | ".join("—" if r is None else f"{r:.3f}" for r in held_out)
+        print(f"| {' | '.join(combo) or 'defaults'} | {cells} | {mean:.4f} | {held_cells} |", flush=True)
     if args.json:
         args.json.write_text(
             json.dumps(

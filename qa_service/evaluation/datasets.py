@@ -179,6 +179,13 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def public_split(key: str) -> str:
+    """The split of a public dataset's question: a third ``held_out`` by a stable hash of ``key`` (SQuAD's
+    paragraph, so that its questions stay together; ClapNQ's question), the rest ``tune``. Parameters are
+    chosen on the tune split; the held-out one says whether a gain holds."""
+    return "held_out" if int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % 3 == 0 else "tune"
+
+
 def load_squad(path: Path) -> QuestionSet:
     """SQuAD v1.1 dev (``dev-v1.1.json`` or its folder): every paragraph a passage, 10,570 questions."""
     path = path / "dev-v1.1.json" if path.is_dir() else path
@@ -193,11 +200,13 @@ def load_squad(path: Path) -> QuestionSet:
         for n, paragraph in enumerate(article["paragraphs"], start=1):
             pid = len(passages)
             passages.append(_passage(doc_id, title, n, paragraph["context"]))
+            split = public_split(f"{article['title']}/{n}")
             questions.extend(
                 EvalQuestion(
                     qa["question"].strip(),
                     gold_ids=frozenset({pid}),
                     answers=tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []))),
+                    split=split,
                 )
                 for qa in paragraph["qas"]
             )
@@ -230,7 +239,8 @@ def load_clapnq(folder: Path) -> QuestionSet:
                     passages.append(_passage(doc_id, title, len(passages) + 1, text))
                 ids.add(by_key[key])
             if kind == "answerable":
-                questions.append(EvalQuestion(row["input"].strip(), gold_ids=frozenset(ids)))
+                question = row["input"].strip()
+                questions.append(EvalQuestion(question, gold_ids=frozenset(ids), split=public_split(question)))
             else:
                 oos.append(row["input"].strip())
     sources = {p.name: _file_hash(p) for p in files.values()} | {"loader": f"clapnq-{LOADER_VERSION}"}
