@@ -137,10 +137,11 @@ class Settings:
         "Largest request body accepted (413 above).",
     )
     dense_weight: float = setting(
-        0.45,
+        0.55,
         "QA_DENSE_WEIGHT",
         "Weight of the semantic (passage and best-sentence cosine) part of the ranking score; the lexical "
-        "(BM25) part gets the rest (chosen with `qa-service eval`).",
+        "(BM25 and the best sentence's share of the question's words) part gets the rest (chosen with "
+        "`benchmarks/sweep.py`).",
     )
     no_answer_threshold: float = setting(
         0.2,

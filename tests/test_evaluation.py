@@ -25,6 +25,7 @@ from qa_service.evaluation import (
     resolve_gold,
     summarise,
 )
+from qa_service.evaluation.datasets import public_split
 from qa_service.ranking import Evidence, RankingParams, Retriever
 from qa_service.settings import Settings
 
@@ -59,6 +60,14 @@ def test_every_gold_substring_is_in_exactly_one_passage_the_stated_one(retriever
             ids = resolve_gold(QuestionSet("one", [single]), retriever.passages)[0]
             assert [numbers[i] for i in ids] == [row["passage"]], (row["question"], gold)
     assert len(qset.questions) == len(read_jsonl(path))
+
+
+def test_public_split_holds_a_stable_third_out():
+    keys = [f"article {i}/{n}" for i in range(60) for n in range(1, 11)]
+    splits = [public_split(k) for k in keys]
+    assert set(splits) == {"tune", "held_out"}
+    assert 0.28 < splits.count("held_out") / len(splits) < 0.39
+    assert splits == [public_split(k) for k in keys]  # a hash of the key, not of the process
 
 
 def test_jsonl_questions_need_gold(tmp_path):
@@ -127,8 +136,8 @@ def test_statement_ranking_meets_its_targets(statement_report):
     modes = {m.mode: m for m in statement_report.modes}
     full = modes["full"]
     assert full.questions == len(read_jsonl(QUESTIONS))
-    assert full.recall[1] >= 0.90
-    assert full.recall[3] >= 0.98
+    assert full.recall[1] >= 0.92
+    assert full.recall[3] == 1.0
     for name, baseline in modes.items():
         if name != "full":
             assert full.recall[1] > baseline.recall[1], name
@@ -254,6 +263,13 @@ def test_squad_loader_and_a_sample(settings, encoder, tmp_path):
     qset = load_squad(SQUAD)
     assert len(qset.passages) == 2067 and len(qset.questions) == 10570
     assert all(len(q.gold_ids) == 1 for q in qset.questions)
+    # A paragraph's questions share its split (none is chosen on while its neighbour is held out).
+    split_of: dict[frozenset[int], set[str]] = {}
+    for q in qset.questions:
+        split_of.setdefault(q.gold_ids, set()).add(q.split)
+    assert all(len(s) == 1 for s in split_of.values())
+    held = sum(q.split == "held_out" for q in qset.questions) / len(qset.questions)
+    assert 0.25 < held < 0.42
     sample = _sample(qset, 2, 60)  # 96 passages from 48 articles
     index = prepare_index(sample, settings, encoder, tmp_path)
     report = evaluate(Retriever(index, encoder), sample, ("full", "bm25", "dense"))

@@ -12,6 +12,7 @@ COMMENT_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
 
 _SENTENCE_WEIGHT = RankingParams().sentence_weight
 _CENTERING = RankingParams().centering
+_SENTENCE_LEXICAL = RankingParams().sentence_lexical_weight
 
 
 def _error(description: str, headers: dict | None = None) -> dict:
@@ -366,9 +367,11 @@ def _schemas(question: dict, top_k: dict, settings: Settings, filters: dict) -> 
                     f"semantic = {round(1 - _SENTENCE_WEIGHT, 4)} × passage cosine + {_SENTENCE_WEIGHT} × "
                     f"best-sentence cosine, each cosine less {_CENTERING} × that text's dot product with the "
                     "average of the corpus's passage vectors (what every passage shares; below 0 counts as 0) "
-                    "and lexical = BM25 ÷ the sum of the IDFs of the question's content words, capped at 1 "
-                    "(1 ≈ every content word of the question present). Unrelated text scores near 0; higher is "
-                    "better, and scores of different questions can be compared.",
+                    f"and lexical = {round(1 - _SENTENCE_LEXICAL, 4)} × BM25 ÷ the sum of the IDFs of the question's "
+                    "content words, capped at 1 (1 ≈ every content word of the question present), + "
+                    f"{_SENTENCE_LEXICAL} × the IDF-weighted share of those words the best sentence holds. "
+                    "Unrelated text scores near 0; higher is better, and scores of different questions can be "
+                    "compared.",
                 },
                 "text": {"type": "string", "description": "The passage, line wraps joined."},
                 "highlight": {

@@ -318,3 +318,31 @@ class LexicalIndex:
         weights = {t: self.idf(t) for t in wanted}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in self._df) / total if total else 1.0
+
+
+class SentenceTerms:
+    """Which sentences hold which terms: a passage scored by its best sentence's share of a question's
+    terms, so that question words found together in one sentence count for more than scattered ones
+    (SQuAD's answers lie in one sentence that repeats the question's words)."""
+
+    def __init__(self, texts: Sequence[str], acronyms: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Index one text per sentence, in sentence-row order; ``acronyms``: the corpus's (a sentence that
+        spells one out holds it too, as in :class:`LexicalIndex`)."""
+        rows_of: dict[str, list[int]] = {}
+        for row, text in enumerate(texts):
+            for term in set(terms(text) + (acronym_terms(text, acronyms, False) if acronyms else [])):
+                rows_of.setdefault(term, []).append(row)
+        self._rows = {term: np.asarray(rows, dtype=np.int64) for term, rows in rows_of.items()}
+        self._size = len(texts)
+
+    def shares(self, weights: dict[str, float]) -> np.ndarray:
+        """Each sentence's sum of the weights of the terms it holds, over the sum of all the weights."""
+        out = np.zeros(self._size, dtype=np.float32)
+        total = sum(weights.values())
+        if total <= 0:
+            return out
+        for term, weight in weights.items():
+            rows = self._rows.get(term)
+            if rows is not None:
+                out[rows] += weight
+        return out / total

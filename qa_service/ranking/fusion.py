@@ -19,11 +19,14 @@ def fuse(
     lexical: np.ndarray,
     sentence: np.ndarray,
     question_weight: float,
+    sentence_lexical: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ranking score of each candidate in ``mode``.
 
     ``question_weight`` is the sum of the IDFs of the question's terms: about the BM25 score of a
     passage holding each of them once, so that BM25 divided by it means the same for every question.
+    ``sentence_lexical``: each candidate's best sentence's IDF-weighted share of those terms (full mode,
+    absolute normalisation: ``params.sentence_lexical_weight`` of the lexical part).
     """
     if mode == "dense":
         return dense
@@ -40,6 +43,9 @@ def fuse(
         # contribute (the sum of their IDFs), capped at 1: the score means the same for every question.
         semantic = (1 - w) * np.maximum(dense, 0) + w * np.maximum(sentence, 0)
         lexical_part = np.minimum(lexical / question_weight, 1.0) if question_weight > 0 else np.zeros_like(lexical)
+        if sentence_lexical is not None and params.sentence_lexical_weight:
+            share = params.sentence_lexical_weight
+            lexical_part = (1 - share) * lexical_part + share * sentence_lexical
         return wd * semantic + (1 - wd) * lexical_part
     scale = _SCALERS[params.normalisation]
     return wd * ((1 - w) * scale(dense) + w * scale(sentence)) + (1 - wd) * scale(lexical)

@@ -34,6 +34,9 @@ class RankingParams:
     coverage_coef: float = 0.0
     # Added to the score of the passages of the role a question about the speech asks for (roles.py).
     role_bonus: float = 0.1
+    # Share of the lexical part given to the best sentence's IDF-weighted share of the question's terms
+    # (full mode): question words found together in one sentence count for more than scattered ones.
+    sentence_lexical_weight: float = 0.4
     evidence_passages: int = 1  # how many of the best passages are searched for the number/date a question asks for
     # BM25 and the corpus's acronyms (bm25.py): 0 as written; 1 a spelling ("United Nations") also counts as
     # its acronym ("UN"); 2 an acronym also counts as its spelling.

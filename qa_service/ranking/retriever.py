@@ -4,15 +4,18 @@ Ranking (``full`` mode), in order:
 
 1. Candidates: the best passages by dense similarity (the vector store over passage windows, a passage scoring its
    best window) united with the best passages by BM25.
-2. Each candidate gets its dense cosine (best window), the cosine of its best sentence, and its BM25 score.
-3. The score is ``w·((1-s)·dense' + s·sentence') + (1-w)·min(1, bm25 / idf_mass)``: cosines clipped at 0
-   and BM25 divided by the sum of the IDFs of the question's terms (about what a passage holding each
-   term once would score). Both parts mean the same for every question, unlike min-max scaling, which
+2. Each candidate gets its dense cosine (best window), the cosine of its best sentence, its BM25 score and
+   its best sentence's share of the question's terms (each weighted by its IDF).
+3. The score is ``w·((1-s)·dense' + s·sentence') + (1-w)·((1-l)·min(1, bm25 / idf_mass) + l·share)``: cosines
+   clipped at 0 and BM25 divided by the sum of the IDFs of the question's terms (about what a passage holding
+   each term once would score). Both parts mean the same for every question, unlike min-max scaling, which
    blows a weak lexical match up to 1. ``dense'`` and ``sentence'`` are the cosines less ``c`` times the
    passage's (sentence's) own similarity to the corpus's mean vector: what every passage shares (the
    speaker's country and topic in a one-statement corpus) stops counting as a match, while in a varied
-   corpus the mean vector is short and the correction small. ``w``, ``s`` and ``c`` were chosen with
-   ``qa-service eval`` (best mean recall@1 over SQuAD dev, ClapNQ dev and the statement set).
+   corpus the mean vector is short and the correction small. ``share`` rewards the question's words found
+   together in one sentence over the same words scattered through a passage. ``w``, ``s``, ``c`` and ``l``
+   were chosen with ``benchmarks/sweep.py`` (best mean recall@1 over the tune splits of SQuAD dev, ClapNQ
+   dev and the statement's sets).
 4. Near-duplicate passages (passage vectors nearly parallel, or the same text) keep only their best.
 5. ``no_answer`` by the rule of ``no_answer.py``; the closest passages are still returned.
 
@@ -46,7 +49,7 @@ from ..encoders import Encoder
 from ..index import Filter, IndexData
 from . import expansion
 from .answer_kinds import answer_kind
-from .bm25 import LexicalIndex, match_words, stemmed_words, terms
+from .bm25 import LexicalIndex, SentenceTerms, match_words, stemmed_words, terms
 from .examples import derive_examples
 from .fusion import Mode, fuse, group_rows, max_by_group
 from .no_answer import CorpusNames, Evidence
@@ -135,6 +138,9 @@ class Retriever:
         self._passage_attributes = index.passage_attributes()
         self._facets: dict | None = None
         self._neighbours: dict[str, expansion.WordNeighbours] = {}
+        self._sentence_terms: list[SentenceTerms] = []
+        if self.params.sentence_lexical_weight:
+            self._sentence_lexical("", _NO_ROWS)  # built at load, not by the first question
         self._examples: list[str] | None = None
         # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
         # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
@@ -250,20 +256,19 @@ class Retriever:
         lexical = lexical_all[candidates]
         centering = params.centering if mode == "full" else 0.0
         sentence, centered_sentence = self._sentence_scores(query, candidates, centering)
+        sentence_lexical = (
+            self._sentence_lexical(topic, candidates) if mode == "full" and params.sentence_lexical_weight else None
+        )
+        question_weight = self.lexical.question_weight(topic)
         if centering:  # the ranking sees what is specific to each passage
-            fused = fuse(
-                params,
-                mode,
-                dense - centering * self._passage_common[candidates],
-                lexical,
-                centered_sentence,
-                self.lexical.question_weight(topic),
-            )
+            dense_part, sentence_part = dense - centering * self._passage_common[candidates], centered_sentence
         else:
-            fused = fuse(params, mode, dense, lexical, sentence, self.lexical.question_weight(topic))
+            dense_part, sentence_part = dense, sentence
+        fused = fuse(params, mode, dense_part, lexical, sentence_part, question_weight, sentence_lexical)
         if mode == "full" and expansion.active(params):
-            weight = self.lexical.question_weight(topic)
-            fused = self._with_feedback(params, question, query, candidates, fused, lexical, weight)
+            fused = self._with_feedback(
+                params, question, query, candidates, fused, lexical, question_weight, sentence_lexical
+            )
 
         if len(role_ids):
             fused = fused + sign * params.role_bonus * np.isin(candidates, role_ids)
@@ -407,6 +412,7 @@ class Retriever:
         other.params = params
         if params.acronyms != self.params.acronyms:
             other.lexical = LexicalIndex(self.lexical.texts, params.acronyms)
+            other._sentence_terms = []  # its sentences hold the other acronyms
         return other
 
     def _with_feedback(
@@ -418,6 +424,7 @@ class Retriever:
         fused: np.ndarray,
         lexical: np.ndarray,
         question_weight: float,
+        sentence_lexical: np.ndarray | None,
     ) -> np.ndarray:
         """The full ranking's scores of ``candidates`` again, after query expansion (expansion.py)."""
 
@@ -425,7 +432,7 @@ class Retriever:
             dense = self._dense_scores(moved, candidates, _NO_ROWS, _NO_SCORES)
             dense = dense - params.centering * self._passage_common[candidates]
             _, sentence = self._sentence_scores(moved, candidates, params.centering)
-            return fuse(params, "full", dense, lexical, sentence, question_weight)
+            return fuse(params, "full", dense, lexical, sentence, question_weight, sentence_lexical)
 
         return expansion.rescore(
             params,
@@ -481,6 +488,24 @@ class Retriever:
             return best, best
         plain, centered = max_by_group(np.stack((cosines, cosines - centering * self._sentence_common[rows])), sizes)
         return plain, centered
+
+    def _sentence_lexical(self, question: str, candidates: np.ndarray) -> np.ndarray:
+        """Each candidate's best sentence by the IDF-weighted share of the question's terms it holds."""
+        if not self._sentence_terms:  # built on first use, shared with :meth:`with_params`'s copies
+            index = self.index
+            texts = [
+                index.passages[pid].text[slice(*index.passages[pid].sentences[number])]
+                for pid, number in zip(index.sentence_passage.tolist(), index.sentence_number.tolist())
+            ]
+            self._sentence_terms.append(SentenceTerms(texts, self.lexical.acronyms))
+        weights: dict[str, float] = {}
+        for term in terms(question):
+            weights[term] = weights.get(term, 0.0) + self.lexical.idf(term)
+        shares = self._sentence_terms[0].shares(weights)
+        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
+        if not groups:
+            return np.zeros(0, dtype=np.float32)
+        return max_by_group(shares[np.concatenate(groups)], [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
         """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
