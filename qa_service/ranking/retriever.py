@@ -138,9 +138,9 @@ class Retriever:
         self._passage_attributes = index.passage_attributes()
         self._facets: dict | None = None
         self._neighbours: dict[str, expansion.WordNeighbours] = {}
-        self._sentence_terms: list[SentenceTerms] = []
+        self._sentence_terms: list[SentenceTerms] = []  # built once, shared with :meth:`with_params`'s copies
         if self.params.sentence_lexical_weight:
-            self._sentence_lexical("", _NO_ROWS)  # built at load, not by the first question
+            self._sentence_index()  # at load, not by the first question
         self._examples: list[str] | None = None
         # What every passage shares: each passage's and sentence's similarity to the corpus's mean passage
         # vector (long for a corpus about one thing, short for a varied one), taken off in full mode.
@@ -489,22 +489,26 @@ class Retriever:
         plain, centered = max_by_group(np.stack((cosines, cosines - centering * self._sentence_common[rows])), sizes)
         return plain, centered
 
-    def _sentence_lexical(self, question: str, candidates: np.ndarray) -> np.ndarray:
-        """Each candidate's best sentence by the IDF-weighted share of the question's terms it holds."""
-        if not self._sentence_terms:  # built on first use, shared with :meth:`with_params`'s copies
+    def _sentence_index(self) -> SentenceTerms:
+        """The terms of every sentence of the index (its rows' order), indexed on first use."""
+        if not self._sentence_terms:
             index = self.index
             texts = [
                 index.passages[pid].text[slice(*index.passages[pid].sentences[number])]
                 for pid, number in zip(index.sentence_passage.tolist(), index.sentence_number.tolist())
             ]
             self._sentence_terms.append(SentenceTerms(texts, self.lexical.acronyms))
-        weights: dict[str, float] = {}
-        for term in terms(question):
-            weights[term] = weights.get(term, 0.0) + self.lexical.idf(term)
-        shares = self._sentence_terms[0].shares(weights)
+        return self._sentence_terms[0]
+
+    def _sentence_lexical(self, question: str, candidates: np.ndarray) -> np.ndarray:
+        """Each candidate's best sentence by the IDF-weighted share of the question's terms it holds."""
         groups = [self._sentences_of[pid] for pid in candidates.tolist()]
         if not groups:
             return np.zeros(0, dtype=np.float32)
+        weights: dict[str, float] = {}
+        for term in terms(question):
+            weights[term] = weights.get(term, 0.0) + self.lexical.idf(term)
+        shares = self._sentence_index().shares(weights)
         return max_by_group(shares[np.concatenate(groups)], [len(g) for g in groups])
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
