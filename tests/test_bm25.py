@@ -13,8 +13,10 @@ from qa_service.ranking.bm25 import (
     matched_terms,
     stemmed_words,
     stemmer,
+    stopwords,
     terms,
     use_stemming,
+    words,
 )
 
 TEXTS = [
@@ -130,3 +132,19 @@ def test_by_default_a_spelling_counts_as_its_acronym_but_not_the_other_way():
     index = LexicalIndex(texts)
     assert index.scores("UN")[0] > 0
     assert index.scores("United Nations")[1] == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kazakhstan's counter-terrorism strategy -- and the UN's well-known, self-evident aims.",
+        "A-B-C, x--y, -lead and trail-, O'Neil’s 'quoted' words; 1,200 people in 2006-07.",
+        "İstanbul, ÉCOLE, straße, naïve café; Ǆemal and ΣΊΣΥΦΟΣ met.",
+        "",
+    ],
+)
+def test_terms_are_those_of_the_word_tokens(text):
+    """The terms are found without the words' spans, by another path: the same terms, in the same order."""
+    lowered = [w.lower() for w, _, _ in words(text)]
+    kept = [t for t in lowered if t not in stopwords() and (len(t) > 1 or t.isdigit())]
+    assert terms(text) == stemmer().stemWords(kept)

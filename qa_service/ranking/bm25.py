@@ -151,9 +151,22 @@ def terms(text: str) -> list[str]:
 @stem_cache(maxsize=1024)  # a question's terms are wanted several times per request, a short span's often
 def _terms(text: str) -> tuple[str, ...]:
     stop = stopwords()
-    tokens = [w.lower() for w, _, _ in words(text)]
-    kept = [t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit())]
+    kept = [t for t in lower_tokens(text) if t not in stop and (len(t) > 1 or t.isdigit())]
     return tuple(stemmer().stemWords(kept)) if kept else ()
+
+
+def lower_tokens(text: str) -> list[str]:
+    """The tokens of :func:`words`, lower-cased, in the same order, without their spans: what terms and
+    vocabularies need, found by the regex engine in one call (an index's texts are all read when it loads)."""
+    tokens = _TOKEN.findall(text)
+    if "-" in text:
+        split: list[str] = []
+        for token in tokens:
+            split.append(token)
+            if "-" in token:
+                split.extend(part for part in token.split("-") if part)
+        tokens = split
+    return [t.lower() for t in tokens]
 
 
 def stemmed_words(text: str) -> tuple[tuple[str, str], ...]:

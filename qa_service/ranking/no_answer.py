@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .answer_kinds import NAME_KINDS, QUESTION_CACHE, checked_kind
-from .bm25 import LexicalIndex, initialled_runs, stem_cache, stemmer, words
+from .bm25 import LexicalIndex, initialled_runs, lower_tokens, stem_cache, stemmer, words
 from .short_answer import ShortAnswer
 from .spans import holds_kind
 
@@ -175,7 +175,7 @@ class CorpusNames:
     """The words, stems and implied acronyms of a corpus, to tell the names a question uses that it lacks."""
 
     def __init__(self, texts: Sequence[str], knows_term: Callable[[str], bool]) -> None:
-        self._words = {w.lower() for t in texts for w, _, _ in words(t)}
+        self._words = {w for t in texts for w in lower_tokens(t)}
         self._acronyms = set().union(*(_acronyms(t) for t in texts)) if texts else set()
         self._knows_term = knows_term
 
