@@ -255,9 +255,10 @@ class Retriever:
         dense = self._dense_scores(query, candidates, dense_ids, dense_scores)
         lexical = lexical_all[candidates]
         centering = params.centering if mode == "full" else 0.0
-        sentence, centered_sentence = self._sentence_scores(query, candidates, centering)
+        sentences = self._candidate_sentences(candidates)  # both sentence scores read the same rows
+        sentence, centered_sentence = self._sentence_scores(query, candidates, centering, sentences)
         sentence_lexical = (
-            self._sentence_lexical(topic, candidates) if mode == "full" and params.sentence_lexical_weight else None
+            self._sentence_lexical(topic, sentences) if mode == "full" and params.sentence_lexical_weight else None
         )
         question_weight = self.lexical.question_weight(topic)
         if centering:  # the ranking sees what is specific to each passage
@@ -470,18 +471,26 @@ class Retriever:
             out[missing] = max_by_group(cosines, [len(g) for g in groups])
         return out
 
+    def _candidate_sentences(self, candidates: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """The sentence rows of the candidates, one candidate after another, and how many each has."""
+        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
+        return (np.concatenate(groups) if groups else _NO_ROWS), [len(g) for g in groups]
+
     def _sentence_scores(
-        self, query: np.ndarray, candidates: np.ndarray, centering: float = 0.0
+        self,
+        query: np.ndarray,
+        candidates: np.ndarray,
+        centering: float = 0.0,
+        sentences: tuple[np.ndarray, list[int]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Cosine of each candidate's best sentence (0 for a passage without sentences), and the best of its
         sentences' cosines less ``centering`` times their similarity to the corpus's mean vector (the same
-        array when ``centering`` is 0): one product over the sentences serves both."""
+        array when ``centering`` is 0): one product over the sentences serves both. ``sentences``: the
+        candidates' :meth:`_candidate_sentences`, when already known."""
         if not len(candidates):
             empty = np.zeros(0, dtype=np.float32)
             return empty, empty
-        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
-        rows = np.concatenate(groups)
-        sizes = [len(g) for g in groups]
+        rows, sizes = sentences or self._candidate_sentences(candidates)
         cosines = self.index.sentence_vectors[rows] @ query
         if not centering:
             best = max_by_group(cosines, sizes)
@@ -500,16 +509,16 @@ class Retriever:
             self._sentence_terms.append(SentenceTerms(texts, self.lexical.acronyms))
         return self._sentence_terms[0]
 
-    def _sentence_lexical(self, question: str, candidates: np.ndarray) -> np.ndarray:
-        """Each candidate's best sentence by the IDF-weighted share of the question's terms it holds."""
-        groups = [self._sentences_of[pid] for pid in candidates.tolist()]
-        if not groups:
+    def _sentence_lexical(self, question: str, sentences: tuple[np.ndarray, list[int]]) -> np.ndarray:
+        """Each candidate's best sentence by the IDF-weighted share of the question's terms it holds
+        (``sentences``: the candidates' :meth:`_candidate_sentences`)."""
+        rows, sizes = sentences
+        if not sizes:
             return np.zeros(0, dtype=np.float32)
         weights: dict[str, float] = {}
         for term in terms(question):
             weights[term] = weights.get(term, 0.0) + self.lexical.idf(term)
-        shares = self._sentence_index().shares(weights)
-        return max_by_group(shares[np.concatenate(groups)], [len(g) for g in groups])
+        return max_by_group(self._sentence_index().shares(weights)[rows], sizes)
 
     def _without_duplicates(self, candidates: np.ndarray, order: np.ndarray, top_k: int) -> list[int]:
         """Positions of the best ``top_k`` candidates, skipping near-duplicates of better ones.
